@@ -61,7 +61,7 @@ _SUBJECTS = (
 )
 _INDUSTRIES = ("logistics", "fintech", "healthcare", "retail", "manufacturing", "software")
 _LABELS = ("hot", "warm", "cold")
-_FIELD = re.compile(r"^(\w+):\s*(.*)$", re.MULTILINE)
+_FIELD = re.compile(r"^(\w+):[ \t]*(.*)$", re.MULTILINE)
 
 
 def sample_latency(spec: LatencySpec, u: float) -> float:

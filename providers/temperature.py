@@ -18,22 +18,39 @@ def clamp(value: float) -> float:
     return max(MIN_TEMPERATURE, min(MAX_TEMPERATURE, value))
 
 
-def batch_temperature(base: float, index: int, size: int) -> float:
-    """Linear spread when the batch size is known: index 0 -> base-0.075, last -> base+0.075."""
-    if size <= 1:
-        return round(clamp(base), 6)
-    position = min(max(index, 0), size - 1) / (size - 1)
+#: Tasks at or below this base are deterministic (extraction, classification): never spread.
+DETERMINISTIC_MAX = 0.3
+
+
+def spread(base: float, position: float) -> float:
+    """Temperature at ``position`` in the company's band: 0 -> base-0.075, 0.5 -> base, 1 -> +."""
+    if base <= DETERMINISTIC_MAX:
+        return base
     return round(clamp(base - SPREAD + 2 * SPREAD * position), 6)
 
 
-def stream_temperature(base: float, ordinal: int) -> float:
-    """Spread for a stream of unknown length: the n-th lead (0-based) of a company+campaign.
+def batch_position(index: int, size: int) -> float:
+    """Linear placement when the batch size is known; a batch of one sits at the centre."""
+    if size <= 1:
+        return 0.5
+    return min(max(index, 0), size - 1) / (size - 1)
 
-    The sequence starts at the centre (a lone lead gets ``base``, as a batch of one does) and
-    every prefix is spread evenly over the band.
+
+def stream_position(ordinal: int) -> float:
+    """Placement of the n-th lead (0-based) of a stream of unknown length.
+
+    Golden-ratio (Weyl) sequence from the centre: the first lead gets the base, as a batch of
+    one does, and every prefix of the sequence is spread evenly over the band.
     """
-    fraction = (0.5 + ordinal * GOLDEN_FRACTION) % 1.0
-    return round(clamp(base - SPREAD + 2 * SPREAD * fraction), 6)
+    return (0.5 + ordinal * GOLDEN_FRACTION) % 1.0
+
+
+def batch_temperature(base: float, index: int, size: int) -> float:
+    return spread(base, batch_position(index, size))
+
+
+def stream_temperature(base: float, ordinal: int) -> float:
+    return spread(base, stream_position(ordinal))
 
 
 def seed_batch_temperature(base: float, index: int, batch_size: int) -> float:

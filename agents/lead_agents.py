@@ -1,0 +1,155 @@
+"""Thin Faust agents: decode, call the plain stage functions, publish, then acknowledge.
+
+Every agent runs many events at once (``run_in_flight``) and acknowledges an event only
+after everything it produced has been accepted by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from streams.inflight import run_in_flight
+from streams.settings import Settings
+from streams.stages import (
+    LeadRejected,
+    Stages,
+    batch_key,
+    lead_dead_letter,
+    parse_lead,
+    start_job,
+)
+from topics.catalog import STAGES
+from topics.schemas import LeadJob, SourceRef, TaskDeadLetter
+
+log = logging.getLogger(__name__)
+
+
+def _dumps(model: BaseModel) -> bytes:
+    return orjson.dumps(model.model_dump(mode="json"))
+
+
+class LeadAgents:
+    def __init__(self, app: faust.App, settings: Settings, stages: Stages) -> None:
+        self.app = app
+        self.settings = settings
+        self.stages = stages
+        names = settings.topics
+        self.leads = app.topic(names.leads, partitions=settings.topic_partitions)
+        self.emails = app.topic(names.emails, partitions=settings.topic_partitions)
+        self.costs = app.topic(names.costs, partitions=settings.topic_partitions)
+        self.leads_dlq = app.topic(names.leads_dlq, partitions=settings.topic_partitions)
+        self.tasks_dlq = app.topic(names.tasks_dlq, partitions=settings.topic_partitions)
+        self.task_topics = {
+            stage: app.topic(names.task(stage), partitions=settings.topic_partitions)
+            for stage in STAGES
+        }
+        table_args: dict[str, Any] = {
+            "partitions": settings.topic_partitions,
+            "schema": faust.Schema(key_serializer="json", value_serializer="json"),
+        }
+        #: Company-level results, keyed by "<stage>:<domain>", co-partitioned with tasks.*.
+        self.company = app.Table("company_results", default=None, **table_args)
+        #: Leads seen per company+campaign, for the temperature spread of unknown-size batches.
+        self.ordinals = app.Table("batch_ordinals", default=int, **table_args)
+
+    def register(self) -> None:
+        limit, drain = self.settings.max_in_flight, self.settings.drain_timeout_s
+
+        async def intake(stream: Any) -> None:
+            await run_in_flight(
+                stream, self.on_lead, limit=limit, name="intake", drain_timeout_s=drain
+            )
+
+        self.app.agent(self.leads, name="intake")(intake)
+        for stage in STAGES:
+            self.app.agent(self.task_topics[stage], name=f"task_{stage}")(
+                self._stage_agent(stage, limit, drain)
+            )
+
+    def _stage_agent(self, stage: str, limit: int, drain: float) -> Any:
+        async def handle(event: Any) -> None:
+            await self.on_task(stage, event)
+
+        async def agent(stream: Any) -> None:
+            await run_in_flight(stream, handle, limit=limit, name=stage, drain_timeout_s=drain)
+
+        return agent
+
+    # --- handlers ----------------------------------------------------------------------
+
+    async def on_lead(self, event: Any) -> None:
+        message = event.message
+        source = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+        try:
+            lead = parse_lead(message.value)
+        except LeadRejected as rejected:
+            log.warning(
+                "lead rejected %s[%d]@%d: %s",
+                message.topic,
+                message.partition,
+                message.offset,
+                rejected,
+            )
+            letter = lead_dead_letter(rejected, message.key, message.value, source)
+            await self._send(self.leads_dlq, message.key, _dumps(letter))
+            return
+        key = batch_key(lead)
+        ordinal = self.ordinals[key]
+        self.ordinals[key] = ordinal + 1
+        stage, job = start_job(
+            lead,
+            ordinal=ordinal,
+            max_website_chars=self.settings.max_website_chars,
+            source=source,
+        )
+        await self._send(self.task_topics[stage], lead.company.domain.encode(), _dumps(job))
+
+    async def on_task(self, stage: str, event: Any) -> None:
+        message = event.message
+        source = SourceRef(topic=message.topic, partition=message.partition, offset=message.offset)
+        try:
+            job = LeadJob.model_validate_json(message.value or b"")
+        except ValidationError as e:
+            await self._send(
+                self.tasks_dlq,
+                message.key,
+                _dumps(
+                    TaskDeadLetter(
+                        task=stage,
+                        reason="invalid_envelope",
+                        detail=str(e),
+                        attempts=[],
+                        job=None,
+                        value_b64=base64.b64encode(message.value or b"").decode(),
+                        source_topic=source.topic,
+                        partition=source.partition,
+                        offset=source.offset,
+                        failed_at=time.time(),
+                    )
+                ),
+            )
+            return
+        out = await self.stages.run(stage, job, self.company, source)
+        domain = job.lead.company.domain.encode()
+        sends = [self._send(self.costs, domain, _dumps(cost)) for cost in out.costs]
+        if out.dead_letter is not None:
+            sends.append(self._send(self.tasks_dlq, domain, _dumps(out.dead_letter)))
+        elif out.email is not None:
+            sends.append(self._send(self.emails, out.email.lead_id.encode(), _dumps(out.email)))
+        elif out.next_stage is not None and out.job is not None:
+            sends.append(self._send(self.task_topics[out.next_stage], domain, _dumps(out.job)))
+        await asyncio.gather(*sends)
+
+    @staticmethod
+    async def _send(topic: Any, key: bytes | None, value: bytes) -> None:
+        """Publish and wait for the broker's acknowledgement (acks=all)."""
+        delivered = await topic.send(key=key, value=value)
+        await delivered

@@ -1,0 +1,50 @@
+"""Declares the pipeline's topics up front, so nothing depends on broker auto-creation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str]:
+    """Create every missing topic with the configured partitions; return the created names."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_list, **settings.kafka_client_kwargs()
+    )
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=dict(spec.config),
+            )
+            for spec in settings.topics.specs()
+            if spec.name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another worker won the race
+            log.info("created topics: %s", ", ".join(t.name for t in wanted))
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()

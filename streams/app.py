@@ -1,0 +1,56 @@
+"""The Faust app: one per worker, built from settings; agents are registered on it."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+
+from streams.settings import Settings
+
+
+def _credentials(settings: Settings) -> Any:
+    context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if settings.kafka_sasl_mechanism:
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def create_app(settings: Settings) -> faust.App:
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
+    brokers = ";".join(f"kafka://{server}" for server in settings.bootstrap_list)
+    return faust.App(
+        settings.app_id,
+        broker=brokers,
+        broker_credentials=_credentials(settings),
+        # Values are bytes end to end: we validate them ourselves, so bad input becomes a
+        # dead letter instead of a Faust decode error.
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=0 if settings.replication_factor == 1 else 1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # Outputs can carry a lead's cut website text; stay under the broker's 1 MB default.
+        producer_max_request_size=1_000_000,
+        broker_commit_interval=1.0,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        datadir=str(datadir),
+    )

@@ -1,0 +1,190 @@
+"""``coldstream`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import orjson
+
+from providers.errors import ColdstreamError
+from streams.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from streams.broker import LocalKafka
+
+    settings = _settings()
+    broker = LocalKafka(settings.state_dir / "kafka", port=args.port, controller_port=args.port + 1)
+    if args.action == "start":
+        print(f"kafka: {broker.start()} on {broker.bootstrap} (state: {broker.state_dir})")
+    elif args.action == "stop":
+        print(f"kafka: {broker.stop()}")
+    else:
+        print(f"kafka: {broker.status()}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.kafka_io import lead_key, produce
+
+    settings = _settings()
+    path = Path(args.file)
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    topic = args.topic or settings.topics.leads
+    sent = asyncio.run(
+        produce(settings, topic, ((lead_key(v), v) for v in lines), total=len(lines))
+    )
+    print(f"produced {sent} records to {topic}", file=sys.stderr)
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from streams.kafka_io import consume
+
+    settings = _settings()
+    names = {
+        "emails": settings.topics.emails,
+        "llm.costs": settings.topics.costs,
+        "leads.dlq": settings.topics.leads_dlq,
+        "tasks.dlq": settings.topics.tasks_dlq,
+        "leads": settings.topics.leads,
+    }
+    topic = names.get(args.topic, args.topic)
+
+    async def run() -> int:
+        count = 0
+        async for record in consume(settings, topic, idle_timeout_s=args.idle_exit):
+            sys.stdout.write((record.value or b"null").decode("utf-8", "replace") + "\n")
+            count += 1
+            if args.max and count >= args.max:
+                break
+        return count
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from topics.schemas import PUBLIC_SCHEMAS
+
+    schemas = {topic: model.model_json_schema() for topic, model in PUBLIC_SCHEMAS.items()}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for topic, schema in schemas.items():
+            name = topic.replace("*", "task") + ".schema.json"
+            (out / name).write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2))
+        print(f"wrote {len(schemas)} schemas to {out}")
+    else:
+        sys.stdout.write(orjson.dumps(schemas, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from providers.routing import load_profile
+    from streams.report import profile_table
+
+    settings = _settings()
+    profile = load_profile(args.routing or settings.routing)
+    print(f"routing profile {profile.name!r} is valid (prices: {profile.price_version})")
+    print(profile_table(profile))
+    print(f"providers: {'live' if settings.live else 'simulated'}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from streams.sample import generate_leads
+
+    for lead in generate_leads(
+        companies=args.companies,
+        per_company=args.per_company,
+        seed=args.seed,
+        previews_every=args.previews_every,
+    ):
+        sys.stdout.write(orjson.dumps(lead).decode() + "\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(_settings(), Path(args.file) if args.file else None, timeout_s=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coldstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kafka", help="run a local single-node Kafka broker (no Docker)")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=cmd_kafka)
+
+    sub.add_parser("worker", help="run the pipeline worker").set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("produce", help="publish a JSON-lines file of leads")
+    p.add_argument("file")
+    p.add_argument("--topic", default=None, help="default: the leads topic")
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("consume", help="print a topic as JSON lines")
+    p.add_argument("topic", help="emails, llm.costs, leads.dlq, tasks.dlq or a topic name")
+    p.add_argument("--max", type=int, default=0, help="stop after N records")
+    p.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        help="stop after this many seconds without a record (default: follow)",
+    )
+    p.set_defaults(func=cmd_consume)
+
+    p = sub.add_parser("schema", help="JSON Schema of the public events")
+    p.add_argument("--out", default=None, help="write one file per topic into this folder")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("config", help="validate configuration")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("--routing", default=None, help="profile name or TOML path")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("sample", help="print deterministic sample leads")
+    p.add_argument("--companies", type=int, default=20)
+    p.add_argument("--per-company", type=int, default=10)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--previews-every", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("demo", help="broker + worker + 200 sample leads, end to end")
+    p.add_argument("--file", default=None, help="leads file (default: the bundled sample)")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ColdstreamError as e:
+        print(f"coldstream: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

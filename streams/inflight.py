@@ -1,0 +1,110 @@
+"""Many calls in flight from one agent, with offsets committed only behind finished work.
+
+Faust commits the highest *contiguous* acknowledged offset, but its check has an off-by-one
+(``min(acked) - committed > 1`` in ``Consumer._new_offset``, and no check at all while the
+committed offset is unknown or 0): with the oldest message still in flight and a newer one
+acked, it commits past the unfinished one. A crash then loses it. So we never hand Faust an
+out-of-order ack: :class:`OrderedAcks` releases events per partition strictly in arrival
+order, and Faust only ever sees a contiguous run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Backoff for a handler that raised (Kafka unavailable while publishing, say).
+RETRY_INITIAL_S = 0.5
+RETRY_MAX_S = 15.0
+
+
+class _Entry(Generic[T]):
+    __slots__ = ("done", "item")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = False
+
+
+class OrderedAcks(Generic[T]):
+    """Tracks items per partition in arrival order; releases the finished prefix."""
+
+    def __init__(self) -> None:
+        self._queues: dict[Hashable, deque[_Entry[T]]] = {}
+
+    def track(self, partition: Hashable, item: T) -> _Entry[T]:
+        entry = _Entry(item)
+        self._queues.setdefault(partition, deque()).append(entry)
+        return entry
+
+    def finish(self, partition: Hashable, entry: _Entry[T]) -> list[T]:
+        entry.done = True
+        queue = self._queues[partition]
+        released: list[T] = []
+        while queue and queue[0].done:
+            released.append(queue.popleft().item)
+        if not queue:
+            del self._queues[partition]
+        return released
+
+    def pending(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+
+async def run_in_flight(
+    stream: Any,
+    handle: Callable[[Any], Awaitable[None]],
+    *,
+    limit: int,
+    name: str,
+    drain_timeout_s: float,
+) -> None:
+    """Consume ``stream`` (a Faust stream), running up to ``limit`` handlers at once.
+
+    An event is acknowledged only after its handler returned and every earlier event of its
+    partition was acknowledged. A handler that raises is retried with backoff: handlers turn
+    bad data into dead letters themselves, so what raises here is infrastructure.
+    """
+    manual = stream.noack()
+    slots = asyncio.Semaphore(limit)
+    acks: OrderedAcks[Any] = OrderedAcks()
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(event: Any, entry: _Entry[Any]) -> None:
+        delay = RETRY_INITIAL_S
+        try:
+            while True:
+                try:
+                    await handle(event)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s: handler failed; retrying in %.1fs", name, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(RETRY_MAX_S, delay * 2)
+            for ready in acks.finish(event.message.tp, entry):
+                await manual.ack(ready)
+        finally:
+            slots.release()
+
+    try:
+        async for event in manual.events():
+            await slots.acquire()
+            entry = acks.track(event.message.tp, event)
+            task = asyncio.create_task(one(event, entry), name=f"{name}:{event.message.offset}")
+            running.add(task)
+            task.add_done_callback(running.discard)
+    finally:
+        if running:
+            log.info("%s: draining %d in-flight events", name, len(running))
+            _, late = await asyncio.wait(set(running), timeout=drain_timeout_s)
+            for task in late:
+                task.cancel()

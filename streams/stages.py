@@ -1,0 +1,339 @@
+"""What each task does, as plain async functions over a :class:`LeadJob`. No Kafka here:
+agents feed these and publish what they return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from providers.errors import ColdstreamError
+from providers.router import Attempt, ChainFailed, RoutedCompletion, Router
+from providers.temperature import batch_position, spread, stream_position
+from streams import prompts
+from topics.schemas import (
+    AttemptError,
+    CostEvent,
+    EmailEvent,
+    Lead,
+    LeadDeadLetter,
+    LeadJob,
+    LeadRejection,
+    SourceRef,
+    TaskDeadLetter,
+)
+
+#: The stage a job goes to after each stage; ``None`` means "emit the email".
+NEXT_STAGE: dict[str, str | None] = {
+    "clean_content": "extract_business_info",
+    "extract_business_info": "classify_lead",
+    "classify_lead": "email_final",
+    "email_final": "subject_line",
+    "subject_line": None,
+    "email_preview": None,
+}
+COMPANY_STAGES = frozenset({"clean_content", "extract_business_info"})
+
+
+class LeadRejected(ColdstreamError):
+    def __init__(self, reason: LeadRejection, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: LeadRejection = reason
+        self.detail = detail
+
+
+def parse_lead(value: bytes | None) -> Lead:
+    """Decode and validate one `leads` record; raise :class:`LeadRejected` saying why not."""
+    if not value:
+        raise LeadRejected("empty_value", "the record has no value")
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LeadRejected("invalid_utf8", f"byte {e.start} is not UTF-8") from e
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as e:
+        raise LeadRejected("invalid_json", str(e)) from e
+    if not isinstance(data, dict):
+        raise LeadRejected("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return Lead.model_validate(data)
+    except ValidationError as e:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        raise LeadRejected("validation_failed", detail) from e
+
+
+def lead_dead_letter(
+    rejection: LeadRejected, key: bytes | None, value: bytes | None, source: SourceRef
+) -> LeadDeadLetter:
+    return LeadDeadLetter(
+        reason=rejection.reason,
+        detail=rejection.detail,
+        source_topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        key_b64=_b64(key),
+        value_b64=_b64(value),
+        failed_at=time.time(),
+    )
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def batch_key(lead: Lead) -> str:
+    """Leads of one company in one campaign form a batch (temperature spread)."""
+    return f"{lead.company.domain}|{lead.campaign_id}"
+
+
+def start_job(
+    lead: Lead,
+    *,
+    ordinal: int,
+    max_website_chars: int,
+    source: SourceRef | None,
+    generation: int = 1,
+    replay_id: str | None = None,
+) -> tuple[str, LeadJob]:
+    """First stage and envelope for a valid lead. Website text is cut here, once."""
+    text = lead.company.website_text
+    if text is not None and len(text) > max_website_chars:
+        lead = lead.model_copy(
+            update={
+                "company": lead.company.model_copy(
+                    update={"website_text": text[:max_website_chars]}
+                )
+            }
+        )
+        text = lead.company.website_text
+    position = (
+        batch_position(lead.batch.index, lead.batch.size)
+        if lead.batch is not None
+        else stream_position(ordinal)
+    )
+    job = LeadJob(
+        lead=lead,
+        generation=generation,
+        replay_id=replay_id,
+        temperature_position=position,
+        content_hash=hashlib.blake2b(text.encode(), digest_size=12).hexdigest() if text else None,
+        source=source,
+    )
+    return ("email_preview" if lead.preview else "clean_content"), job
+
+
+class CompanyStore(Protocol):
+    """Company-level results keyed by domain (a Faust table in the worker, a dict in tests)."""
+
+    def get(self, key: Any, /) -> Any: ...
+
+    def __setitem__(self, key: str, value: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class StageOutput:
+    next_stage: str | None = None
+    job: LeadJob | None = None
+    email: EmailEvent | None = None
+    costs: list[CostEvent] = field(default_factory=list)
+    dead_letter: TaskDeadLetter | None = None
+
+
+class Stages:
+    """Runs one stage of one job. Company-level stages run once per company content version."""
+
+    def __init__(self, router: Router, *, clock: Callable[[], float] = time.time) -> None:
+        self._router = router
+        self._clock = clock
+        # Single flight: concurrent leads of one company wait for the one call in progress.
+        self._company_calls: dict[tuple[str, str, str], asyncio.Future[dict[str, Any]]] = {}
+
+    async def run(
+        self, stage: str, job: LeadJob, company: CompanyStore, source: SourceRef
+    ) -> StageOutput:
+        out = StageOutput()
+        try:
+            if stage in COMPANY_STAGES:
+                await self._company_stage(stage, job, company, out)
+            else:
+                await self._lead_stage(stage, job, out)
+        except ChainFailed as failure:
+            out.costs += self._costs(failure.attempts, job, stage)
+            out.dead_letter = self._dead_letter(stage, job, failure, source)
+            return out
+        out.next_stage = NEXT_STAGE[stage]
+        if out.next_stage is None:
+            out.email = self._email(stage, job)
+        else:
+            out.job = job
+        return out
+
+    async def _company_stage(
+        self, stage: str, job: LeadJob, company: CompanyStore, out: StageOutput
+    ) -> None:
+        source_text = (
+            job.lead.company.website_text if stage == "clean_content" else job.cleaned_text
+        )
+        if not source_text or job.content_hash is None:
+            return
+        table_key = f"{stage}:{job.lead.company.domain}"
+        stored = company.get(table_key)
+        if stored is not None and stored.get("content_hash") == job.content_hash:
+            self._apply_company(stage, job, stored)
+            return
+
+        flight_key = (stage, job.lead.company.domain, job.content_hash)
+        pending = self._company_calls.get(flight_key)
+        if pending is not None:
+            self._apply_company(stage, job, await asyncio.shield(pending))
+            return
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._company_calls[flight_key] = future
+        try:
+            routed = await self._call(stage, job)
+            result = {
+                "content_hash": job.content_hash,
+                "value": routed.value,
+                "model": routed.model,
+                "simulated": routed.completion.simulated,
+            }
+            out.costs += self._costs(routed.attempts, job, stage)
+            company[table_key] = result
+            future.set_result(result)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as e:
+            future.set_exception(e)
+            future.exception()  # mark retrieved: there may be no waiters
+            raise
+        finally:
+            del self._company_calls[flight_key]
+        self._apply_company(stage, job, result)
+
+    @staticmethod
+    def _apply_company(stage: str, job: LeadJob, result: dict[str, Any]) -> None:
+        if stage == "clean_content":
+            job.cleaned_text = result["value"]
+        else:
+            job.business_info = result["value"]
+        job.models[stage] = result["model"]
+        job.simulated = job.simulated or bool(result.get("simulated"))
+
+    async def _lead_stage(self, stage: str, job: LeadJob, out: StageOutput) -> None:
+        routed = await self._call(stage, job)
+        out.costs += self._costs(routed.attempts, job, stage)
+        job.cost_usd = round(job.cost_usd + routed.cost_usd, 10)
+        job.models[stage] = routed.model
+        job.temperatures[stage] = routed.temperature
+        job.simulated = job.simulated or routed.completion.simulated
+        if stage == "classify_lead":
+            job.classification = routed.value
+        elif stage == "subject_line":
+            job.subject = routed.value
+        else:
+            job.body = routed.value
+
+    async def _call(self, stage: str, job: LeadJob) -> RoutedCompletion:
+        policy = self._router.profile.policy(stage)
+        validate = {
+            "extract_business_info": prompts.parse_business_info,
+            "classify_lead": prompts.parse_classification,
+            "subject_line": prompts.parse_subject,
+        }.get(stage, prompts.parse_body)
+        return await self._router.complete(
+            stage,
+            system=prompts.SYSTEM[stage],
+            prompt=prompts.build_prompt(stage, job, policy.max_input_tokens),
+            temperature=spread(policy.temperature, job.temperature_position),
+            validate=validate,
+        )
+
+    def _costs(self, attempts: Sequence[Attempt], job: LeadJob, stage: str) -> list[CostEvent]:
+        lead_id = None if stage in COMPANY_STAGES else job.lead.lead_id
+        return [
+            CostEvent(
+                call_id=a.call_id,
+                lead_id=lead_id,
+                company_domain=job.lead.company.domain,
+                campaign_id=job.lead.campaign_id,
+                task=a.task,
+                provider=a.provider,
+                model=a.model,
+                temperature=a.temperature,
+                max_tokens=a.max_tokens,
+                input_tokens=a.input_tokens,
+                output_tokens=a.output_tokens,
+                estimated_tokens=a.estimated_tokens,
+                cost_usd=round(a.cost_usd, 10),
+                price_version=a.price_version,
+                latency_ms=a.latency_ms,
+                attempt=a.attempt,
+                chain_position=a.chain_position,
+                outcome=a.outcome,
+                error=a.error,
+                generation=job.generation,
+                simulated=a.simulated,
+                timestamp=a.started_at,
+            )
+            for a in attempts
+        ]
+
+    def _dead_letter(
+        self, stage: str, job: LeadJob, failure: ChainFailed, source: SourceRef
+    ) -> TaskDeadLetter:
+        return TaskDeadLetter(
+            task=stage,
+            reason="all_models_failed",
+            detail=str(failure),
+            attempts=[
+                AttemptError(
+                    provider=a.provider,
+                    model=a.model,
+                    chain_position=a.chain_position,
+                    attempt=a.attempt,
+                    outcome=a.outcome,
+                    error=a.error,
+                )
+                for a in failure.attempts
+            ],
+            job=job,
+            value_b64=None,
+            source_topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            failed_at=self._clock(),
+        )
+
+    def _email(self, stage: str, job: LeadJob) -> EmailEvent:
+        creative = "email_preview" if stage == "email_preview" else "email_final"
+        return EmailEvent(
+            lead_id=job.lead.lead_id,
+            campaign_id=job.lead.campaign_id,
+            company_domain=job.lead.company.domain,
+            contact_email=str(job.lead.contact.email),
+            kind="preview" if stage == "email_preview" else "final",
+            subject=job.subject or "",
+            body=job.body or "",
+            classification=job.classification,
+            models=dict(job.models),
+            temperature=job.temperatures.get(creative, 0.0),
+            cost_usd=job.cost_usd,
+            generation=job.generation,
+            replay_id=job.replay_id,
+            simulated=job.simulated,
+            lead_received_at=job.received_at,
+            created_at=self._clock(),
+        )

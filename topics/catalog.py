@@ -1,0 +1,86 @@
+"""Every topic the pipeline reads or writes, declared once.
+
+All task topics are keyed by company domain and share one partition count, so that the
+company-level tables (keyed by domain) are co-partitioned with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAGES: tuple[str, ...] = (
+    "clean_content",
+    "extract_business_info",
+    "classify_lead",
+    "email_final",
+    "subject_line",
+    "email_preview",
+)
+
+#: The order a normal (non-preview) lead walks through the task topics.
+LEAD_PATH: tuple[str, ...] = (
+    "clean_content",
+    "extract_business_info",
+    "classify_lead",
+    "email_final",
+    "subject_line",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    key: str
+    description: str
+    #: Extra broker configs, e.g. retention for dead letters.
+    config: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Concrete topic names, with an optional prefix (tests and multi-tenant clusters)."""
+
+    prefix: str = ""
+
+    def _n(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    @property
+    def leads(self) -> str:
+        return self._n("leads")
+
+    @property
+    def emails(self) -> str:
+        return self._n("emails")
+
+    @property
+    def costs(self) -> str:
+        return self._n("llm.costs")
+
+    @property
+    def leads_dlq(self) -> str:
+        return self._n("leads.dlq")
+
+    @property
+    def tasks_dlq(self) -> str:
+        return self._n("tasks.dlq")
+
+    def task(self, stage: str) -> str:
+        return self._n(f"tasks.{stage}")
+
+    def specs(self) -> list[TopicSpec]:
+        keep_month = (("retention.ms", str(30 * 24 * 3600 * 1000)),)
+        specs = [
+            TopicSpec(self.leads, "company domain", "lead events from upstream systems"),
+            TopicSpec(self.emails, "lead_id", "one generated email per lead"),
+            TopicSpec(self.costs, "company domain", "one event per model call attempt"),
+            TopicSpec(self.leads_dlq, "company domain", "leads that failed validation", keep_month),
+            TopicSpec(
+                self.tasks_dlq, "company domain", "tasks whose whole chain failed", keep_month
+            ),
+        ]
+        specs += [
+            TopicSpec(self.task(stage), "company domain", f"work for the {stage} task")
+            for stage in STAGES
+        ]
+        return specs
