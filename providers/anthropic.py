@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 
 from providers._http import connection_limits, status_error
@@ -44,6 +46,8 @@ class AnthropicProvider(Provider):
             raise status_error(
                 "anthropic", request.model, e.status_code, dict(e.response.headers)
             ) from e
+        except json.JSONDecodeError as e:  # the SDK hands up undecodable bodies as is
+            raise InvalidOutput(f"anthropic {request.model}: response body is not JSON") from e
         except anthropic.AnthropicError as e:
             raise InvalidOutput(f"anthropic {request.model}: {type(e).__name__}") from e
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import openai
 
 from providers._http import connection_limits, status_error
@@ -46,6 +48,8 @@ class OpenAIProvider(Provider):
             ) from e
         except openai.APIResponseValidationError as e:
             raise InvalidOutput(f"openai {request.model}: malformed response") from e
+        except json.JSONDecodeError as e:  # the SDK hands up undecodable bodies as is
+            raise InvalidOutput(f"openai {request.model}: response body is not JSON") from e
         except openai.OpenAIError as e:  # e.g. JSON the SDK could not decode
             raise InvalidOutput(f"openai {request.model}: {type(e).__name__}") from e
 
