@@ -31,6 +31,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
 
 def run_worker(settings: Settings) -> None:
+    logging.getLogger().setLevel(settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
     app = build_worker_app(settings)
     log.info("settings: %s", settings.safe_dump())

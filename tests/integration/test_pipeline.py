@@ -1,0 +1,232 @@
+"""The worker end to end on a real Kafka broker, simulated providers at 1/100 time scale."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.helpers import (
+    ROOT,
+    WorkerProcess,
+    produce,
+    read_topic,
+    unique_prefix,
+    values,
+    wait_for_topics,
+)
+
+pytestmark = [pytest.mark.integration]
+
+SAMPLE = ROOT / "streams" / "data" / "sample_leads.jsonl"
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    state = tmp_path_factory.mktemp("worker")
+    proc = WorkerProcess(
+        kafka_bootstrap, unique_prefix(), state, COLDSTREAM_MAX_WEBSITE_CHARS="20000"
+    ).start()
+    try:
+        yield proc
+    finally:
+        if proc.alive():
+            code = proc.terminate()
+            assert code == 0, proc.log()[-3000:]
+
+
+def lead(n: int, domain: str, **extra: object) -> dict:
+    return {
+        "lead_id": f"X-{n}",
+        "campaign_id": "it",
+        "company": {"name": "Acme", "domain": domain},
+        "contact": {"name": f"Pat {n}", "email": f"pat{n}@{domain}"},
+        **extra,
+    }
+
+
+async def test_sample_leads_each_yield_exactly_one_email_and_their_costs(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    await wait_for_topics(kafka_bootstrap, [p + "leads", p + "emails", p + "llm.costs"])
+    leads = [orjson.loads(line) for line in SAMPLE.read_bytes().splitlines()]
+    for item in leads:
+        item["lead_id"] = "S-" + item["lead_id"]
+    await produce(
+        kafka_bootstrap,
+        p + "leads",
+        ((x["company"]["domain"].encode(), orjson.dumps(x)) for x in leads),
+    )
+    ids = {x["lead_id"] for x in leads}
+
+    emails = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "emails",
+            settle=2.0,
+            until=lambda rs: ids <= {orjson.loads(r.value)["lead_id"] for r in rs},
+        )
+    )
+    mine = [e for e in emails if e["lead_id"] in ids]
+    assert Counter(e["lead_id"] for e in mine) == Counter(ids)  # each exactly once
+    assert all(e["simulated"] for e in mine)
+    assert Counter(e["kind"] for e in mine) == Counter(
+        "preview" if x.get("preview") else "final" for x in leads
+    )
+
+    costs = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "llm.costs",
+            until=lambda rs: ids <= {orjson.loads(r.value)["lead_id"] for r in rs},
+        )
+    )
+    by_lead: dict[str, float] = Counter()
+    for c in costs:
+        if c["lead_id"] in ids:
+            by_lead[c["lead_id"]] += c["cost_usd"]
+    for e in mine:
+        assert e["cost_usd"] == pytest.approx(by_lead[e["lead_id"]], rel=1e-6, abs=1e-9)
+        if e["kind"] == "final":
+            assert set(e["models"]) >= {"classify_lead", "email_final", "subject_line"}
+    # Company-level work ran once per company, not once per lead.
+    extract_ok = [c for c in costs if c["task"] == "extract_business_info" and c["outcome"] == "ok"]
+    companies_with_text = {
+        x["company"]["domain"]
+        for x in leads
+        if x["company"].get("website_text") and not x.get("preview")
+    }
+    assert len(extract_ok) == len(companies_with_text)
+
+
+async def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_carries_on(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    await wait_for_topics(kafka_bootstrap, [p + "leads"])
+    good = orjson.dumps(lead(1, "ok.example"))
+    bad: dict[str, bytes | None] = {
+        "not json": b"hello",
+        "truncated json": good[:30],
+        "json null": b"null",
+        "array": b"[1,2,3]",
+        "empty value": b"",
+        "invalid utf-8": b'{"lead_id": "\xff"}',
+        "missing fields": b'{"lead_id": "X-2"}',
+        "wrong types": orjson.dumps({**lead(3, "ok.example"), "lead_id": 3}),
+        "invalid contact email": orjson.dumps(
+            {**lead(4, "ok.example"), "contact": {"name": "N", "email": "nope"}}
+        ),
+    }
+    await produce(
+        kafka_bootstrap,
+        p + "leads",
+        [(b"ok.example", v) for v in bad.values()] + [(b"ok.example", good)],
+    )
+    letters = values(
+        await read_topic(
+            kafka_bootstrap, p + "leads.dlq", until=lambda rs: len(rs) >= len(bad), settle=1.0
+        )
+    )
+    assert len(letters) == len(bad)
+    assert [base64.b64decode(x["value_b64"]) for x in letters] == list(bad.values())
+    assert [x["reason"] for x in letters] == [
+        "invalid_json",
+        "invalid_json",
+        "not_an_object",
+        "not_an_object",
+        "empty_value",
+        "invalid_utf8",
+        "validation_failed",
+        "validation_failed",
+        "validation_failed",
+    ]
+    assert all(x["source_topic"] == p + "leads" and x["offset"] >= 0 for x in letters)
+    # The good lead after the bad ones still gets its email: the worker did not stop.
+    emails = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "emails",
+            until=lambda rs: any(orjson.loads(r.value)["lead_id"] == "X-1" for r in rs),
+        )
+    )
+    assert [e["lead_id"] for e in emails].count("X-1") == 1
+    assert worker.alive()
+
+
+async def test_huge_website_text_is_cut_and_the_lead_still_gets_its_email(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    await wait_for_topics(kafka_bootstrap, [p + "leads"])
+    huge = lead(
+        10,
+        "huge.example",
+        company={"name": "Huge", "domain": "huge.example", "website_text": "word " * 180_000},
+    )
+    raw = orjson.dumps(huge)
+    assert len(raw) > 900_000
+    await produce(kafka_bootstrap, p + "leads", [(b"huge.example", raw)])
+    emails = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "emails",
+            until=lambda rs: any(orjson.loads(r.value)["lead_id"] == "X-10" for r in rs),
+        )
+    )
+    assert any(e["lead_id"] == "X-10" for e in emails)
+    costs = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "llm.costs",
+            until=lambda rs: any(
+                orjson.loads(r.value)["company_domain"] == "huge.example"
+                and orjson.loads(r.value)["task"] == "clean_content"
+                for r in rs
+            ),
+        )
+    )
+    clean = [
+        c
+        for c in costs
+        if c["company_domain"] == "huge.example"
+        and c["task"] == "clean_content"
+        and c["outcome"] == "ok"
+    ]
+    # 900 KB is ~225k tokens; the model saw at most the task's input limit.
+    assert clean and all(c["input_tokens"] <= 3100 for c in clean)
+
+
+async def test_temperatures_of_one_company_are_distinct_and_inside_the_band(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    await wait_for_topics(kafka_bootstrap, [p + "leads"])
+    leads = [lead(100 + i, "band.example") for i in range(10)]
+    await produce(kafka_bootstrap, p + "leads", [(b"band.example", orjson.dumps(x)) for x in leads])
+    ids = {x["lead_id"] for x in leads}
+    emails = [
+        e
+        for e in values(
+            await read_topic(
+                kafka_bootstrap,
+                p + "emails",
+                until=lambda rs: ids <= {orjson.loads(r.value)["lead_id"] for r in rs},
+            )
+        )
+        if e["lead_id"] in ids
+    ]
+    temps = [e["temperature"] for e in emails]
+    assert len(set(temps)) == 10
+    assert all(0.7 - 0.075 - 1e-9 <= t <= 0.7 + 0.075 + 1e-9 for t in temps)
+
+
+def test_worker_log_mentions_simulated_mode(worker: WorkerProcess) -> None:
+    assert "SIMULATED" in worker.log() or "simulated" in worker.log()
