@@ -136,7 +136,8 @@ class SimulatedProvider(Provider):
         ).digest()
         rng = random.Random(digest)
         fields = dict(_FIELD.findall(request.prompt))
-        industry = fields.get("industry") or rng.choice(_INDUSTRIES)
+        mentioned = [word for word in _INDUSTRIES if word in request.prompt.lower()]
+        industry = fields.get("industry") or (mentioned or [rng.choice(_INDUSTRIES)])[0]
         values = {
             "company": fields.get("company", "your company"),
             "name": fields.get("contact_name", "there").split(" ")[0] or "there",

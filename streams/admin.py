@@ -13,6 +13,20 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadline: float) -> None:
+    """New partitions need a leader before producers can use them without retries."""
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.2)
+
+
 async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str]:
     """Create every missing topic with the configured partitions; return the created names."""
     admin = AIOKafkaAdminClient(
@@ -45,6 +59,7 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
             except TopicAlreadyExistsError:
                 pass  # another worker won the race
             log.info("created topics: %s", ", ".join(t.name for t in wanted))
+            await _wait_for_leaders(admin, [t.name for t in wanted], deadline)
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -16,7 +16,9 @@ def _env(*names: str) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
