@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from streams.inflight import run_in_flight
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.stages import (
     LeadRejected,
@@ -37,8 +38,11 @@ def _dumps(model: BaseModel) -> bytes:
 
 
 class LeadAgents:
-    def __init__(self, app: faust.App, settings: Settings, stages: Stages) -> None:
+    def __init__(
+        self, app: faust.App, settings: Settings, stages: Stages, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
+        self.metrics = metrics or Metrics()
         self.settings = settings
         self.stages = stages
         names = settings.topics
@@ -100,6 +104,7 @@ class LeadAgents:
             )
             letter = lead_dead_letter(rejected, message.key, message.value, source)
             await self._send(self.leads_dlq, message.key, _dumps(letter))
+            self.metrics.dead_letters.labels("leads.dlq", rejected.reason).inc()
             return
         key = batch_key(lead)
         ordinal = self.ordinals[key]
@@ -147,6 +152,10 @@ class LeadAgents:
         elif out.next_stage is not None and out.job is not None:
             sends.append(self._send(self.task_topics[out.next_stage], domain, _dumps(out.job)))
         await asyncio.gather(*sends)
+        if out.dead_letter is not None:
+            self.metrics.dead_letters.labels("tasks.dlq", out.dead_letter.reason).inc()
+        elif out.email is not None:
+            self.metrics.emails.labels(out.email.kind).inc()
 
     @staticmethod
     async def _send(topic: Any, key: bytes | None, value: bytes) -> None:

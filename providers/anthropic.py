@@ -7,8 +7,9 @@ import json
 import anthropic
 
 from providers._http import connection_limits, status_error
-from providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+from providers.base import Completion, CompletionRequest, Provider
 from providers.errors import ConnectionFailed, InvalidOutput, ProviderTimeout
+from providers.tokens import count_tokens
 
 JSON_INSTRUCTION = "\nAnswer with one JSON object and nothing else."
 
@@ -62,8 +63,8 @@ class AnthropicProvider(Provider):
                 text=text,
                 model=request.model,
                 provider=self.name,
-                input_tokens=estimate_tokens(system + request.prompt),
-                output_tokens=estimate_tokens(text),
+                input_tokens=count_tokens(request.model, system + request.prompt),
+                output_tokens=count_tokens(request.model, text),
                 usage_reported=False,
             )
         return Completion(

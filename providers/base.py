@@ -46,12 +46,3 @@ class Provider(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers need nothing
         """Release connections."""
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough token count when a provider reports none: ~4 characters per token for English.
-
-    Documented heuristic (OpenAI's own rule of thumb); results built on it are flagged
-    ``estimated_tokens``.
-    """
-    return max(1, (len(text) + 3) // 4)

@@ -98,6 +98,18 @@ class DeadlineExceeded(ProviderError):
     outcome = "deadline_exceeded"
 
 
+class BudgetExceeded(ProviderError):
+    """No budget left today for this call: its worst-case cost does not fit the cap."""
+
+    counts_against_health = False
+    outcome = "budget_exceeded"
+
+    def __init__(self, scope: str, needed: float, left: float) -> None:
+        super().__init__(f"budget {scope!r}: needs ${needed:.6f}, ${max(left, 0):.6f} left today")
+        self.scope = scope
+        self.needed = needed
+
+
 class AllModelsFailed(ColdstreamError, ExceptionGroup):
     """Every step of a fallback chain failed. Holds every attempt's error, in order."""
 

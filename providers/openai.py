@@ -7,8 +7,9 @@ import json
 import openai
 
 from providers._http import connection_limits, status_error
-from providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+from providers.base import Completion, CompletionRequest, Provider
 from providers.errors import ConnectionFailed, InvalidOutput, ProviderTimeout
+from providers.tokens import count_tokens
 
 
 class OpenAIProvider(Provider):
@@ -62,8 +63,8 @@ class OpenAIProvider(Provider):
                 text=text,
                 model=request.model,
                 provider=self.name,
-                input_tokens=estimate_tokens(request.system + request.prompt),
-                output_tokens=estimate_tokens(text),
+                input_tokens=count_tokens(request.model, request.system + request.prompt),
+                output_tokens=count_tokens(request.model, text),
                 usage_reported=False,
             )
         return Completion(

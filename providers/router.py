@@ -19,8 +19,10 @@ from typing import Any
 
 from providers.base import Completion, CompletionRequest, Provider
 from providers.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from providers.budget import BudgetLedger, Reservation
 from providers.errors import (
     AllModelsFailed,
+    BudgetExceeded,
     CircuitOpen,
     ConfigError,
     DeadlineExceeded,
@@ -50,6 +52,8 @@ class Attempt:
     """One model call attempt, or one step skipped without a call."""
 
     call_id: str
+    #: Shared by every attempt of one ``Router.complete`` (one task for one lead/company).
+    request_id: str
     task: str
     provider: str
     model: str
@@ -102,6 +106,8 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_breaker_change: Callable[[str, BreakerState, BreakerState], None] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+        budget: BudgetLedger | None = None,
     ) -> None:
         missing = {spec.provider for spec in profile.models.values()} - set(providers)
         if missing:
@@ -124,6 +130,8 @@ class Router:
             name: asyncio.Semaphore(spec.max_in_flight) for name, spec in profile.models.items()
         }
         self.in_flight = 0
+        self._on_attempt = on_attempt
+        self.budget = budget if budget is not None and budget.enabled else None
 
     async def complete(
         self,
@@ -140,6 +148,8 @@ class Router:
         max_attempts = policy.max_attempts_per_step or self._retry.max_attempts_per_step
         attempts: list[Attempt] = []
         errors: list[Exception] = []
+        request_id = uuid.uuid4().hex
+        budget_refusals = 0
 
         for position, model in enumerate(policy.chain):
             spec = self.profile.model(model)
@@ -154,14 +164,35 @@ class Router:
                     error: ProviderError = DeadlineExceeded(
                         f"{task}: deadline of {policy.deadline_s}s spent before {model}"
                     )
-                    attempts.append(self._skip(task, model, temp, position, attempt_no, error))
+                    attempts.append(
+                        self._skip(request_id, task, model, temp, position, attempt_no, error)
+                    )
                     errors.append(error)
                     break
                 if not breaker.allow():
                     error = CircuitOpen(f"{spec.provider} {model}: circuit open")
-                    attempts.append(self._skip(task, model, temp, position, attempt_no, error))
+                    attempts.append(
+                        self._skip(request_id, task, model, temp, position, attempt_no, error)
+                    )
                     errors.append(error)
                     break
+                reservation = None
+                if self.budget is not None:
+                    try:
+                        reservation = self.budget.reserve(
+                            task, self.profile.worst_case_cost(task, model)
+                        )
+                    except BudgetExceeded as refused:
+                        breaker.release()
+                        if policy.budget_action == "pause":
+                            raise
+                        # degrade: a cheaper step further down the chain may still fit.
+                        budget_refusals += 1
+                        attempts.append(
+                            self._skip(request_id, task, model, temp, position, attempt_no, refused)
+                        )
+                        errors.append(refused)
+                        break
                 timeout = min(self.profile.timeout_for(task, model), remaining)
                 request = CompletionRequest(
                     model=spec.api_name or model,
@@ -189,19 +220,20 @@ class Router:
                         breaker.record_failure()
                     else:
                         breaker.release()
-                    attempts.append(
-                        self._record(
-                            task,
-                            model,
-                            temp,
-                            position,
-                            attempt_no,
-                            started,
-                            started_wall,
-                            e,
-                            completion,
-                        )
+                    record = self._record(
+                        request_id,
+                        task,
+                        model,
+                        temp,
+                        position,
+                        attempt_no,
+                        started,
+                        started_wall,
+                        e,
+                        completion,
                     )
+                    attempts.append(record)
+                    self._settle(reservation, record)
                     errors.append(e)
                     if isinstance(e, InvalidOutput):
                         # One repair attempt on the same model, then the next step.
@@ -219,9 +251,19 @@ class Router:
                     continue
                 breaker.record_success()
                 record = self._record(
-                    task, model, temp, position, attempt_no, started, started_wall, None, completion
+                    request_id,
+                    task,
+                    model,
+                    temp,
+                    position,
+                    attempt_no,
+                    started,
+                    started_wall,
+                    None,
+                    completion,
                 )
                 attempts.append(record)
+                self._settle(reservation, record)
                 return RoutedCompletion(
                     task=task,
                     completion=completion,
@@ -232,9 +274,16 @@ class Router:
                     attempts=attempts,
                 )
 
+        if budget_refusals and budget_refusals == len(policy.chain):
+            # Degrading found no step that fits: wait for room rather than drop the task.
+            raise next(e for e in errors if isinstance(e, BudgetExceeded))
         failure = ChainFailed(task, errors)
         failure.attempts = attempts
         raise failure
+
+    def _settle(self, reservation: Reservation | None, record: Attempt) -> None:
+        if reservation is not None and self.budget is not None:
+            self.budget.settle(reservation, record.cost_usd)
 
     async def _call(
         self, model: str, provider: str, request: CompletionRequest, deadline: float
@@ -257,6 +306,7 @@ class Router:
 
     def _record(
         self,
+        request_id: str,
         task: str,
         model: str,
         temperature: float,
@@ -271,8 +321,9 @@ class Router:
         policy = self.profile.policy(task)
         input_tokens = completion.input_tokens if completion else 0
         output_tokens = completion.output_tokens if completion else 0
-        return Attempt(
+        attempt = Attempt(
             call_id=uuid.uuid4().hex,
+            request_id=request_id,
             task=task,
             provider=spec.provider,
             model=model,
@@ -293,9 +344,13 @@ class Router:
             price_version=self.profile.price_version,
             started_at=started_wall,
         )
+        if self._on_attempt is not None:
+            self._on_attempt(attempt)
+        return attempt
 
     def _skip(
         self,
+        request_id: str,
         task: str,
         model: str,
         temperature: float,
@@ -305,7 +360,16 @@ class Router:
     ) -> Attempt:
         now = self._clock()
         return self._record(
-            task, model, temperature, position, attempt_no, now, time.time(), error, None
+            request_id,
+            task,
+            model,
+            temperature,
+            position,
+            attempt_no,
+            now,
+            time.time(),
+            error,
+            None,
         )
 
     async def aclose(self) -> None:

@@ -96,6 +96,10 @@ class TaskPolicy(_Frozen):
     cost_ceiling_usd: float | None = Field(default=None, gt=0)
     json_output: bool = False
     max_attempts_per_step: int | None = Field(default=None, ge=1)
+    #: Daily spend cap for this task (USD), and what to do when it is reached.
+    daily_budget_usd: float | None = Field(default=None, gt=0)
+    #: degrade: skip to a cheaper chain step that fits; pause: wait (backpressure) for room.
+    budget_action: Literal["degrade", "pause"] = "pause"
 
 
 class RoutingProfile(_Frozen):
@@ -104,8 +108,8 @@ class RoutingProfile(_Frozen):
     description: str = ""
     models: dict[str, ModelSpec]
     tasks: dict[str, TaskPolicy]
-    #: Budget action per task when a cap is reached (issue 4 fills this in).
-    budget_action: dict[str, Literal["degrade", "pause"]] = Field(default_factory=dict)
+    #: Daily spend cap over all tasks (USD).
+    daily_budget_usd: float | None = Field(default=None, gt=0)
 
     def policy(self, task: str) -> TaskPolicy:
         return self.tasks.get(task) or self.tasks[FALLBACK_TASK]

@@ -19,9 +19,10 @@ from statistics import NormalDist
 
 import orjson
 
-from providers.base import Completion, CompletionRequest, Provider, estimate_tokens
+from providers.base import Completion, CompletionRequest, Provider
 from providers.errors import ProviderTimeout, RateLimited, ServerError
 from providers.routing import LatencySpec
+from providers.tokens import count_tokens
 
 _Z95 = NormalDist().inv_cdf(0.95)
 _Z99 = NormalDist().inv_cdf(0.99)
@@ -124,8 +125,8 @@ class SimulatedProvider(Provider):
             text=text,
             model=request.model,
             provider=self.name,
-            input_tokens=estimate_tokens(request.system + request.prompt),
-            output_tokens=min(request.max_tokens, estimate_tokens(text)),
+            input_tokens=count_tokens(request.model, request.system + request.prompt),
+            output_tokens=min(request.max_tokens, count_tokens(request.model, text)),
             simulated=True,
         )
 

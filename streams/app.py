@@ -52,5 +52,6 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
+        web_bind=settings.web_bind,
         datadir=str(datadir),
     )

@@ -107,6 +107,117 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prices(args: argparse.Namespace) -> int:
+    from providers.routing import PROFILES_DIR, load_profile
+    from streams.report import prices_table
+
+    names = [args.routing] if args.routing else sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))
+    print(prices_table([load_profile(n) for n in names]))
+    return 0
+
+
+def _workload(args: argparse.Namespace) -> dict[str, tuple[int, int, int]]:
+    from streams.report import SEED_WORKLOAD
+
+    workload = dict(SEED_WORKLOAD)
+    for item in args.volume or []:
+        task, _, n = item.partition("=")
+        workload[task] = (int(n), *workload.get(task, (0, 400, 400))[1:])
+    for item in args.tokens or []:
+        task, _, pair = item.partition("=")
+        tin, _, tout = pair.partition(":")
+        workload[task] = (workload.get(task, (0, 0, 0))[0], int(tin), int(tout))
+    return workload
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from providers.routing import load_profile
+    from streams.report import estimate, estimate_table, most_expensive_model
+
+    profile = load_profile(args.routing or _settings().routing)
+    baseline = args.baseline or most_expensive_model(profile)
+    rows = estimate(profile, _workload(args), baseline)
+    print(f"routing profile {profile.name!r}, prices {profile.price_version}\n")
+    print(estimate_table(rows, baseline))
+    final = next((r for r in rows if r.task == "email_final"), None)
+    if final is not None:
+        print(
+            f"final emails alone with {baseline}: ${final.baseline_usd:,.2f}/day "
+            f"({final.volume:,} x {final.input_tokens + final.output_tokens} tokens)"
+        )
+    return 0
+
+
+def _parse_time(value: str | None) -> float | None:
+    import datetime as dt
+
+    if value is None:
+        return None
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    from providers.routing import load_profile
+    from streams import report
+    from streams.kafka_io import consume
+    from topics.schemas import CostEvent
+
+    settings = _settings()
+    since, until = _parse_time(args.since), _parse_time(args.until)
+
+    skipped = 0
+
+    async def read() -> list[CostEvent]:
+        nonlocal skipped
+        out = []
+        async for record in consume(settings, settings.topics.costs, idle_timeout_s=2.0):
+            try:
+                event = CostEvent.model_validate_json(record.value)
+            except ValueError:
+                skipped += 1  # not a cost event of this version: say so, do not crash
+                continue
+            if (since is None or event.timestamp >= since) and (
+                until is None or event.timestamp < until
+            ):
+                out.append(event)
+        return out
+
+    costs = asyncio.run(read())
+    if skipped:
+        print(f"skipped {skipped} records that are not valid cost events", file=sys.stderr)
+    if args.kind == "costs":
+        profile = load_profile(args.routing or settings.routing)
+        summary = report.summarize_costs(costs, profile, args.baseline)
+        rows, text = summary["rows"], report.costs_table(summary)
+        if args.plot:
+            report.plot_costs(summary, args.plot)
+    else:
+        summary = report.summarize_latency(costs)
+        rows, text = summary["models"] + summary["tasks"], report.latency_table(summary)
+        if args.plot:
+            report.plot_latency(summary, args.plot)
+    if args.format == "json":
+        print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    elif args.format == "csv":
+        buffer = io.StringIO()
+        fields = sorted({k for row in rows for k in row})
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+    else:
+        print(f"{len(costs)} cost events\n\n{text}")
+    if args.plot:
+        print(f"chart written to {args.plot}", file=sys.stderr)
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from streams.sample import generate_leads
 
@@ -161,6 +272,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["check"])
     p.add_argument("--routing", default=None, help="profile name or TOML path")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("prices", help="price table per model")
+    p.add_argument("--routing", default=None, help="one profile (default: all shipped)")
+    p.set_defaults(func=cmd_prices)
+
+    p = sub.add_parser("estimate", help="plan daily and monthly cost before traffic")
+    p.add_argument("--routing", default=None)
+    p.add_argument("--baseline", default=None, help="one model for everything (default: priciest)")
+    p.add_argument("--volume", action="append", metavar="TASK=N", help="calls per day")
+    p.add_argument(
+        "--tokens",
+        action="append",
+        metavar="TASK=IN:OUT",
+        help="average input and output tokens per call",
+    )
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("report", help="cost or latency tables from llm.costs")
+    p.add_argument("kind", choices=["costs", "latency"])
+    p.add_argument("--since", default=None, help="ISO time (UTC if no zone)")
+    p.add_argument("--until", default=None, help="ISO time (UTC if no zone)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--baseline", default=None, help="costs: one model for everything")
+    p.add_argument("--routing", default=None, help="costs: profile whose prices price it")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="also draw a chart")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sample", help="print deterministic sample leads")
     p.add_argument("--companies", type=int, default=20)

@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     )
     drain_timeout_s: float = Field(20.0, ge=0, validation_alias=_env("COLDSTREAM_DRAIN_TIMEOUT"))
     state_dir: Path = Field(Path(".coldstream"), validation_alias=_env("COLDSTREAM_STATE_DIR"))
-    web_enabled: bool = Field(False, validation_alias=_env("COLDSTREAM_WEB_ENABLED"))
+    #: The worker's web server: Prometheus metrics at /metrics.
+    web_enabled: bool = Field(True, validation_alias=_env("COLDSTREAM_WEB_ENABLED"))
+    web_bind: str = Field("127.0.0.1", validation_alias=_env("COLDSTREAM_WEB_BIND"))
     web_port: int = Field(6066, validation_alias=_env("COLDSTREAM_WEB_PORT"))
     log_level: str = Field("info", validation_alias=_env("COLDSTREAM_LOG_LEVEL"))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from providers.errors import ColdstreamError
+from providers.errors import BudgetExceeded, ColdstreamError
 from providers.router import Attempt, ChainFailed, RoutedCompletion, Router
 from providers.temperature import batch_position, spread, stream_position
 from streams import prompts
@@ -41,6 +42,12 @@ NEXT_STAGE: dict[str, str | None] = {
     "email_preview": None,
 }
 COMPANY_STAGES = frozenset({"clean_content", "extract_business_info"})
+VALIDATORS: dict[str, Callable[[str], Any]] = {
+    "extract_business_info": prompts.parse_business_info,
+    "classify_lead": prompts.parse_classification,
+    "subject_line": prompts.parse_subject,
+}
+log = logging.getLogger(__name__)
 
 
 class LeadRejected(ColdstreamError):
@@ -248,24 +255,30 @@ class Stages:
 
     async def _call(self, stage: str, job: LeadJob) -> RoutedCompletion:
         policy = self._router.profile.policy(stage)
-        validate = {
-            "extract_business_info": prompts.parse_business_info,
-            "classify_lead": prompts.parse_classification,
-            "subject_line": prompts.parse_subject,
-        }.get(stage, prompts.parse_body)
-        return await self._router.complete(
-            stage,
-            system=prompts.SYSTEM[stage],
-            prompt=prompts.build_prompt(stage, job, policy.max_input_tokens),
-            temperature=spread(policy.temperature, job.temperature_position),
-            validate=validate,
-        )
+        validate = VALIDATORS.get(stage, prompts.parse_body)
+        prompt = prompts.build_prompt(stage, job, policy.max_input_tokens)
+        while True:
+            try:
+                return await self._router.complete(
+                    stage,
+                    system=prompts.SYSTEM[stage],
+                    prompt=prompt,
+                    temperature=spread(policy.temperature, job.temperature_position),
+                    validate=validate,
+                )
+            except BudgetExceeded as e:
+                # Pause: hold this event (and so, once every slot waits, the topic) until
+                # a new budget day or freed reservations make room. Nothing is dropped.
+                assert self._router.budget is not None
+                log.warning("%s paused: %s", stage, e)
+                await self._router.budget.wait_for_room(stage, e.needed)
 
     def _costs(self, attempts: Sequence[Attempt], job: LeadJob, stage: str) -> list[CostEvent]:
         lead_id = None if stage in COMPANY_STAGES else job.lead.lead_id
         return [
             CostEvent(
                 call_id=a.call_id,
+                request_id=a.request_id,
                 lead_id=lead_id,
                 company_domain=job.lead.company.domain,
                 campaign_id=job.lead.campaign_id,

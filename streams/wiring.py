@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 
 from providers.anthropic import AnthropicProvider
 from providers.base import Provider
+from providers.breaker import BreakerState
+from providers.budget import GLOBAL, BudgetLedger
 from providers.errors import ConfigError
 from providers.openai import OpenAIProvider
 from providers.router import Router
 from providers.routing import RoutingProfile, load_profile
 from providers.simulated import SimulatedProvider
+from streams.metrics import Metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,9 +63,48 @@ def build_providers(settings: Settings, profile: RoutingProfile) -> dict[str, Pr
     return built
 
 
-def build_router(settings: Settings) -> Router:
-    profile = load_profile(settings.routing)
-    router = Router(profile, build_providers(settings, profile))
+def build_budget(profile: RoutingProfile, spent: Mapping[str, float] | None) -> BudgetLedger:
+    return BudgetLedger(
+        daily_usd=profile.daily_budget_usd,
+        task_daily_usd={
+            task: policy.daily_budget_usd
+            for task, policy in profile.tasks.items()
+            if policy.daily_budget_usd is not None
+        },
+        spent_today=spent,
+    )
+
+
+def build_router(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    spent_today: Mapping[str, float] | None = None,
+    profile: RoutingProfile | None = None,
+) -> Router:
+    profile = profile or load_profile(settings.routing)
+    budget = build_budget(profile, spent_today)
+
+    def breaker_changed(key: str, old: BreakerState, new: BreakerState) -> None:
+        log.warning("circuit %s: %s -> %s", key, old.value, new.value)
+        if metrics is not None:
+            metrics.on_breaker_change(key, old, new)
+
+    router = Router(
+        profile,
+        build_providers(settings, profile),
+        on_breaker_change=breaker_changed,
+        on_attempt=metrics.on_attempt if metrics is not None else None,
+        budget=budget,
+    )
+    if metrics is not None:
+        metrics.track_in_flight(lambda: router.in_flight)
+        for breaker in router.breakers.values():
+            metrics.circuit.labels(breaker.key).set(0)
+        if budget.enabled:
+            for scope in (GLOBAL, *profile.tasks):
+                if budget.remaining(scope) is not None:
+                    metrics.track_budget(scope, functools.partial(budget.remaining, scope))
     log.info(
         "routing profile %s, providers %s (%s)",
         profile.name,

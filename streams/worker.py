@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import faust
 
 from agents.lead_agents import LeadAgents
+from providers.routing import load_profile
 from streams.admin import ensure_topics
 from streams.app import create_app
+from streams.budget_state import spent_today
+from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.stages import Stages
 from streams.wiring import build_router
@@ -17,10 +21,18 @@ from streams.wiring import build_router
 log = logging.getLogger(__name__)
 
 
-def build_worker_app(settings: Settings) -> faust.App:
+def build_worker_app(
+    settings: Settings, *, spent_today: dict[str, float] | None = None
+) -> faust.App:
     app = create_app(settings)
-    router = build_router(settings)
-    LeadAgents(app, settings, Stages(router)).register()
+    metrics = Metrics()
+    router = build_router(settings, metrics=metrics, spent_today=spent_today)
+    LeadAgents(app, settings, Stages(router), metrics).register()
+
+    async def serve_metrics(view: Any, request: Any) -> Any:
+        return view.bytes(metrics.render(), content_type=metrics.content_type)
+
+    app.page("/metrics")(serve_metrics)
 
     async def close_providers(app: faust.App, **_: object) -> None:
         await router.aclose()
@@ -33,7 +45,12 @@ def build_worker_app(settings: Settings) -> faust.App:
 def run_worker(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     asyncio.run(ensure_topics(settings))
-    app = build_worker_app(settings)
+    profile = load_profile(settings.routing)
+    spent = None
+    if profile.daily_budget_usd or any(p.daily_budget_usd for p in profile.tasks.values()):
+        spent = asyncio.run(spent_today(settings))
+        log.info("budget: %.6f USD already spent today", sum(spent.values()))
+    app = build_worker_app(settings, spent_today=spent)
     log.info("settings: %s", settings.safe_dump())
     worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()

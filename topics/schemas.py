@@ -137,6 +137,8 @@ class CostEvent(_Output):
     """One model call attempt, failed ones and skipped chain steps included. Key: domain."""
 
     call_id: str
+    #: Shared by all attempts of one task for one lead (or company): the fallback chain walk.
+    request_id: str
     lead_id: str | None
     company_domain: str
     campaign_id: str | None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def unique_prefix() -> str:
@@ -44,6 +51,7 @@ class WorkerProcess:
             "COLDSTREAM_SIM_TIME_SCALE": "0.01",
             "COLDSTREAM_SIM_ERROR_RATE": "0.02",
             "COLDSTREAM_LOG_LEVEL": "info",
+            "COLDSTREAM_WEB_PORT": str(free_port()),
             **env,
         }
         for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):

@@ -1,0 +1,110 @@
+"""Prometheus metrics, served by the worker at ``/metrics`` on its web port.
+
+One :class:`Metrics` object with its own registry is built per worker and handed to what
+reports into it; nothing registers into a process-global registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from providers.breaker import BreakerState
+from providers.router import Attempt
+
+_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 12, 20, 30, 60)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        labels = ("task", "provider", "model")
+        self.calls = Counter(
+            "coldstream_llm_calls",
+            "Model call attempts by outcome.",
+            (*labels, "outcome"),
+            registry=r,
+        )
+        self.failures = Counter(
+            "coldstream_llm_failures", "Failed model call attempts.", labels, registry=r
+        )
+        self.timeouts = Counter(
+            "coldstream_llm_timeouts", "Attempts that timed out.", labels, registry=r
+        )
+        self.fallbacks = Counter(
+            "coldstream_llm_fallbacks",
+            "Tasks answered by a chain step after the primary.",
+            labels,
+            registry=r,
+        )
+        self.latency = Histogram(
+            "coldstream_llm_latency_seconds",
+            "Latency of successful model calls.",
+            ("provider", "model"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cost = Counter(
+            "coldstream_llm_cost_usd", "Spend on model calls (USD).", ("task", "model"), registry=r
+        )
+        self.in_flight = Gauge("coldstream_llm_in_flight", "Model calls in flight.", registry=r)
+        self.budget_remaining = Gauge(
+            "coldstream_budget_remaining_usd",
+            "Budget left today (USD); scope '*' is the global cap.",
+            ("scope",),
+            registry=r,
+        )
+        self.circuit = Gauge(
+            "coldstream_circuit_state",
+            "Breaker state: 0 closed, 1 half-open, 2 open.",
+            ("breaker",),
+            registry=r,
+        )
+        self.circuit_changes = Counter(
+            "coldstream_circuit_transitions",
+            "Breaker state changes.",
+            ("breaker", "to"),
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "coldstream_dead_letters", "Records sent to a DLQ.", ("topic", "reason"), registry=r
+        )
+        self.emails = Counter("coldstream_emails", "Emails published.", ("kind",), registry=r)
+
+    def on_attempt(self, a: Attempt) -> None:
+        self.calls.labels(a.task, a.provider, a.model, a.outcome).inc()
+        if a.outcome == "ok":
+            self.latency.labels(a.provider, a.model).observe(a.latency_ms / 1000)
+            if a.chain_position > 0:
+                self.fallbacks.labels(a.task, a.provider, a.model).inc()
+        else:
+            self.failures.labels(a.task, a.provider, a.model).inc()
+            if a.outcome == "timeout":
+                self.timeouts.labels(a.task, a.provider, a.model).inc()
+        if a.cost_usd:
+            self.cost.labels(a.task, a.model).inc(a.cost_usd)
+
+    def on_breaker_change(self, key: str, old: BreakerState, new: BreakerState) -> None:
+        self.circuit.labels(key).set(_BREAKER_VALUE[new])
+        self.circuit_changes.labels(key, new.value).inc()
+
+    def track_in_flight(self, read: Callable[[], float]) -> None:
+        self.in_flight.set_function(read)
+
+    def track_budget(self, scope: str, read: Callable[[], float | None]) -> None:
+        self.budget_remaining.labels(scope).set_function(lambda: read() or 0.0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
