@@ -18,7 +18,8 @@ def _encoding(model: str) -> Any | None:
     try:
         import bpe_openai
 
-        return bpe_openai.encoding_for_model(model)
+        # encoding_for_model() rejects names its name lookup accepts; go through the name.
+        return bpe_openai.get_encoding(bpe_openai.encoding_name_for_model(model))
     except Exception:  # unknown model or library missing: use the heuristic
         return None
 

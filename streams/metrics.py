@@ -25,7 +25,8 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 12, 20, 30, 60)
 
 
 class Metrics:
-    content_type = CONTENT_TYPE_LATEST
+    # aiohttp takes the charset apart from the content type.
+    content_type = CONTENT_TYPE_LATEST.split(";  charset")[0].split("; charset")[0]
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()

@@ -47,6 +47,8 @@ class Call:
 @dataclass
 class FakeLLMServer:
     hang_s: float = 30.0
+    #: Answer without a ``usage`` block, as some OpenAI-compatible servers do.
+    omit_usage: bool = False
     calls: list[Call] = field(default_factory=list)
     _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     _runner: web.AppRunner | None = None
@@ -157,11 +159,17 @@ class FakeLLMServer:
                         "message": {"role": "assistant", "content": text},
                     }
                 ],
-                "usage": {
-                    "prompt_tokens": max(1, len(prompt) // 4),
-                    "completion_tokens": max(1, len(text) // 4),
-                    "total_tokens": max(1, len(prompt) // 4) + max(1, len(text) // 4),
-                },
+                **(
+                    {}
+                    if self.omit_usage
+                    else {
+                        "usage": {
+                            "prompt_tokens": max(1, len(prompt) // 4),
+                            "completion_tokens": max(1, len(text) // 4),
+                            "total_tokens": max(1, len(prompt) // 4) + max(1, len(text) // 4),
+                        }
+                    }
+                ),
             }
         )
 

@@ -229,3 +229,61 @@ async def test_temperatures_of_one_company_are_distinct_and_inside_the_band(
 
 def test_worker_log_mentions_simulated_mode(worker: WorkerProcess) -> None:
     assert "SIMULATED" in worker.log() or "simulated" in worker.log()
+
+
+async def test_metrics_endpoint_serves_the_documented_series(worker: WorkerProcess) -> None:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{worker.env['COLDSTREAM_WEB_PORT']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    for series in (
+        "coldstream_llm_calls_total",
+        "coldstream_llm_failures_total",
+        "coldstream_llm_latency_seconds_bucket",
+        "coldstream_llm_cost_usd_total",
+        "coldstream_llm_in_flight",
+        "coldstream_circuit_state",
+        "coldstream_dead_letters_total",
+        "coldstream_emails_total",
+    ):
+        assert series in text, series
+    assert 'coldstream_dead_letters_total{reason="invalid_json",topic="leads.dlq"} 2.0' in text
+
+
+async def cli(worker: WorkerProcess, *args: str) -> str:
+    import asyncio
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        *args,
+        cwd=ROOT,
+        env=worker.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_cost_and_latency_reports_add_up_to_the_events(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    events = values(
+        await read_topic(kafka_bootstrap, p + "llm.costs", until=lambda rs: True, settle=1.0)
+    )
+    assert events
+    summary = orjson.loads(await cli(worker, "report", "costs", "--format", "json"))
+    assert summary["calls"] == len(events)
+    assert summary["total_usd"] == pytest.approx(sum(e["cost_usd"] for e in events))
+    assert summary["failed_calls"] == sum(e["outcome"] != "ok" for e in events)
+    latency = orjson.loads(await cli(worker, "report", "latency", "--format", "json"))
+    assert sum(m["calls"] for m in latency["models"]) == sum(e["outcome"] == "ok" for e in events)
+    table = await cli(worker, "report", "costs")
+    assert "TOTAL" in table and "for everything" in table
