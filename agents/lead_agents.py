@@ -24,13 +24,19 @@ from streams.stages import (
     Stages,
     batch_key,
     lead_dead_letter,
+    lead_generation,
     parse_lead,
     start_job,
 )
-from topics.catalog import STAGES
+from topics.catalog import FORCE_HEADER, REPLAY_HEADER, STAGES
 from topics.schemas import LeadJob, SourceRef, TaskDeadLetter
 
 log = logging.getLogger(__name__)
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    items = raw.items() if isinstance(raw, dict) else (raw or ())
+    return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}
 
 
 def _dumps(model: BaseModel) -> bytes:
@@ -59,10 +65,12 @@ class LeadAgents:
             "partitions": settings.topic_partitions,
             "schema": faust.Schema(key_serializer="json", value_serializer="json"),
         }
-        #: Company-level results, keyed by "<stage>:<domain>", co-partitioned with tasks.*.
-        self.company = app.Table("company_results", default=None, **table_args)
+        #: Completed results (company- and lead-level), co-partitioned with tasks.* by domain.
+        self.results = app.Table("results", default=None, **table_args)
         #: Leads seen per company+campaign, for the temperature spread of unknown-size batches.
         self.ordinals = app.Table("batch_ordinals", default=int, **table_args)
+        #: Per lead: its current generation and temperature position (replays reuse them).
+        self.leads_seen = app.Table("leads_seen", default=None, **table_args)
 
     def register(self) -> None:
         limit, drain = self.settings.max_in_flight, self.settings.drain_timeout_s
@@ -106,15 +114,28 @@ class LeadAgents:
             await self._send(self.leads_dlq, message.key, _dumps(letter))
             self.metrics.dead_letters.labels("leads.dlq", rejected.reason).inc()
             return
-        key = batch_key(lead)
-        ordinal = self.ordinals[key]
-        self.ordinals[key] = ordinal + 1
+        headers = _headers(message.headers)
+        generation, position = lead_generation(
+            self.leads_seen.get(lead.lead_id), force=FORCE_HEADER in headers
+        )
+        ordinal = 0
+        if position is None:
+            key = batch_key(lead)
+            ordinal = self.ordinals[key]
+            self.ordinals[key] = ordinal + 1
         stage, job = start_job(
             lead,
             ordinal=ordinal,
             max_website_chars=self.settings.max_website_chars,
             source=source,
+            generation=generation,
+            replay_id=headers.get(REPLAY_HEADER),
+            position=position,
         )
+        self.leads_seen[lead.lead_id] = {
+            "generation": generation,
+            "position": job.temperature_position,
+        }
         await self._send(self.task_topics[stage], lead.company.domain.encode(), _dumps(job))
 
     async def on_task(self, stage: str, event: Any) -> None:
@@ -142,7 +163,7 @@ class LeadAgents:
                 ),
             )
             return
-        out = await self.stages.run(stage, job, self.company, source)
+        out = await self.stages.run(stage, job, self.results, source)
         domain = job.lead.company.domain.encode()
         sends = [self._send(self.costs, domain, _dumps(cost)) for cost in out.costs]
         if out.dead_letter is not None:

@@ -218,6 +218,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.replay import ReplaySelection, parse_offsets, replay
+
+    since, until = _parse_time(args.since), _parse_time(args.until)
+    selection = ReplaySelection(
+        since_ms=int(since * 1000) if since is not None else None,
+        until_ms=int(until * 1000) if until is not None else None,
+        offsets=parse_offsets(args.offsets or []),
+        lead_ids=frozenset(args.lead_id or []),
+        campaigns=frozenset(args.campaign or []),
+    )
+    count, replay_id = asyncio.run(
+        replay(_settings(), selection, force=args.force, dry_run=args.dry_run)
+    )
+    if args.dry_run:
+        print(f"{count} records match")
+    else:
+        print(
+            f"replayed {count} records (replay id {replay_id}"
+            f"{', new generation' if args.force else ', from stored results'})"
+        )
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from streams.replay import redrive
+
+    count, redrive_id = asyncio.run(
+        redrive(_settings(), args.topic, reason=args.reason, dry_run=args.dry_run)
+    )
+    verb = "would redrive" if args.dry_run else "redrove"
+    print(f"{verb} {count} dead letters from {args.topic} (redrive id {redrive_id})")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from streams.sample import generate_leads
 
@@ -298,6 +333,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routing", default=None, help="costs: profile whose prices price it")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="also draw a chart")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("replay", help="re-process leads from the leads topic")
+    p.add_argument("--since", default=None, help="record time, ISO (UTC if no zone)")
+    p.add_argument("--until", default=None, help="record time, ISO (UTC if no zone)")
+    p.add_argument(
+        "--offsets",
+        action="append",
+        metavar="P:FROM-TO",
+        help="partition offsets, inclusive; repeatable",
+    )
+    p.add_argument("--lead-id", action="append", help="repeatable")
+    p.add_argument("--campaign", action="append", help="repeatable")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="new generation: call the models again instead of stored results",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only count what matches")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("dlq", help="dead-letter tools")
+    p.add_argument("action", choices=["redrive"])
+    p.add_argument("topic", choices=["leads.dlq", "tasks.dlq"])
+    p.add_argument("--reason", default=None, help="only letters with this reason")
+    p.add_argument("--dry-run", action="store_true", help="only count")
+    p.set_defaults(func=cmd_dlq)
 
     p = sub.add_parser("sample", help="print deterministic sample leads")
     p.add_argument("--companies", type=int, default=20)

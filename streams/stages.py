@@ -113,8 +113,12 @@ def start_job(
     source: SourceRef | None,
     generation: int = 1,
     replay_id: str | None = None,
+    position: float | None = None,
 ) -> tuple[str, LeadJob]:
-    """First stage and envelope for a valid lead. Website text is cut here, once."""
+    """First stage and envelope for a valid lead. Website text is cut here, once.
+
+    ``position`` pins the lead's place in its temperature band (a lead seen before keeps it).
+    """
     text = lead.company.website_text
     if text is not None and len(text) > max_website_chars:
         lead = lead.model_copy(
@@ -125,11 +129,12 @@ def start_job(
             }
         )
         text = lead.company.website_text
-    position = (
-        batch_position(lead.batch.index, lead.batch.size)
-        if lead.batch is not None
-        else stream_position(ordinal)
-    )
+    if position is None:
+        position = (
+            batch_position(lead.batch.index, lead.batch.size)
+            if lead.batch is not None
+            else stream_position(ordinal)
+        )
     job = LeadJob(
         lead=lead,
         generation=generation,
@@ -141,8 +146,23 @@ def start_job(
     return ("email_preview" if lead.preview else "clean_content"), job
 
 
-class CompanyStore(Protocol):
-    """Company-level results keyed by domain (a Faust table in the worker, a dict in tests)."""
+def lead_generation(seen: dict[str, Any] | None, *, force: bool) -> tuple[int, float | None]:
+    """Generation and pinned temperature position for a lead event.
+
+    A lead seen before keeps its generation, so a redelivery or a plain replay reuses every
+    stored result and pays nothing; ``force`` (``replay --force``) starts the next generation.
+    """
+    if seen is None:
+        return 1, None
+    return int(seen["generation"]) + (1 if force else 0), float(seen["position"])
+
+
+class ResultStore(Protocol):
+    """Completed results: a Faust table (changelog-backed) in the worker, a dict in tests.
+
+    Keys: ``company|<stage>|<domain>`` (versioned by content hash inside the value) and
+    ``lead|<lead_id>|<generation>|<stage>``: the idempotency key of a lead-level call.
+    """
 
     def get(self, key: Any, /) -> Any: ...
 
@@ -168,14 +188,14 @@ class Stages:
         self._company_calls: dict[tuple[str, str, str], asyncio.Future[dict[str, Any]]] = {}
 
     async def run(
-        self, stage: str, job: LeadJob, company: CompanyStore, source: SourceRef
+        self, stage: str, job: LeadJob, results: ResultStore, source: SourceRef
     ) -> StageOutput:
         out = StageOutput()
         try:
             if stage in COMPANY_STAGES:
-                await self._company_stage(stage, job, company, out)
+                await self._company_stage(stage, job, results, out)
             else:
-                await self._lead_stage(stage, job, out)
+                await self._lead_stage(stage, job, results, out)
         except ChainFailed as failure:
             out.costs += self._costs(failure.attempts, job, stage)
             out.dead_letter = self._dead_letter(stage, job, failure, source)
@@ -188,15 +208,15 @@ class Stages:
         return out
 
     async def _company_stage(
-        self, stage: str, job: LeadJob, company: CompanyStore, out: StageOutput
+        self, stage: str, job: LeadJob, results: ResultStore, out: StageOutput
     ) -> None:
         source_text = (
             job.lead.company.website_text if stage == "clean_content" else job.cleaned_text
         )
         if not source_text or job.content_hash is None:
             return
-        table_key = f"{stage}:{job.lead.company.domain}"
-        stored = company.get(table_key)
+        table_key = f"company|{stage}|{job.lead.company.domain}"
+        stored = results.get(table_key)
         if stored is not None and stored.get("content_hash") == job.content_hash:
             self._apply_company(stage, job, stored)
             return
@@ -217,7 +237,7 @@ class Stages:
                 "simulated": routed.completion.simulated,
             }
             out.costs += self._costs(routed.attempts, job, stage)
-            company[table_key] = result
+            results[table_key] = result
             future.set_result(result)
         except asyncio.CancelledError:
             future.cancel()
@@ -239,19 +259,33 @@ class Stages:
         job.models[stage] = result["model"]
         job.simulated = job.simulated or bool(result.get("simulated"))
 
-    async def _lead_stage(self, stage: str, job: LeadJob, out: StageOutput) -> None:
-        routed = await self._call(stage, job)
-        out.costs += self._costs(routed.attempts, job, stage)
-        job.cost_usd = round(job.cost_usd + routed.cost_usd, 10)
-        job.models[stage] = routed.model
-        job.temperatures[stage] = routed.temperature
-        job.simulated = job.simulated or routed.completion.simulated
+    async def _lead_stage(
+        self, stage: str, job: LeadJob, results: ResultStore, out: StageOutput
+    ) -> None:
+        key = f"lead|{job.lead.lead_id}|{job.generation}|{stage}"
+        stored = results.get(key)
+        if stored is None:
+            routed = await self._call(stage, job)
+            out.costs += self._costs(routed.attempts, job, stage)
+            stored = {
+                "value": routed.value,
+                "model": routed.model,
+                "temperature": routed.temperature,
+                "cost_usd": routed.cost_usd,
+                "simulated": routed.completion.simulated,
+            }
+            # Kept before anything is published: a redelivered event finds it and pays nothing.
+            results[key] = stored
+        job.cost_usd = round(job.cost_usd + stored["cost_usd"], 10)
+        job.models[stage] = stored["model"]
+        job.temperatures[stage] = stored["temperature"]
+        job.simulated = job.simulated or bool(stored["simulated"])
         if stage == "classify_lead":
-            job.classification = routed.value
+            job.classification = stored["value"]
         elif stage == "subject_line":
-            job.subject = routed.value
+            job.subject = stored["value"]
         else:
-            job.body = routed.value
+            job.body = stored["value"]
 
     async def _call(self, stage: str, job: LeadJob) -> RoutedCompletion:
         policy = self._router.profile.policy(stage)

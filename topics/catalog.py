@@ -27,6 +27,14 @@ LEAD_PATH: tuple[str, ...] = (
 )
 
 
+#: Header on records that `coldstream replay` or `dlq redrive` re-published: the run's id.
+REPLAY_HEADER = "coldstream-replay-id"
+#: Header asking for a new generation (model calls again) instead of stored results.
+FORCE_HEADER = "coldstream-force"
+#: Header on records that `coldstream dlq redrive` put back.
+REDRIVE_HEADER = "coldstream-redrive-id"
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str

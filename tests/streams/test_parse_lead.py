@@ -102,3 +102,13 @@ def test_without_batch_the_stream_ordinal_sets_position() -> None:
     _, second = start_job(lead, ordinal=1, max_website_chars=100, source=None)
     assert first.temperature_position == 0.5
     assert second.temperature_position != first.temperature_position
+
+
+def test_lead_generation_is_kept_unless_forced() -> None:
+    from streams.stages import lead_generation
+
+    assert lead_generation(None, force=False) == (1, None)
+    assert lead_generation(None, force=True) == (1, None)
+    seen = {"generation": 3, "position": 0.25}
+    assert lead_generation(seen, force=False) == (3, 0.25)
+    assert lead_generation(seen, force=True) == (4, 0.25)

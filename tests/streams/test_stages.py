@@ -159,3 +159,35 @@ async def test_exhausted_chain_becomes_a_task_dead_letter_with_every_attempt(
     ]
     assert letter.job is not None and letter.job.lead.lead_id == "L-1"
     assert len(out.costs) == 2 and all(c.outcome != "ok" for c in out.costs)
+
+
+async def test_a_redelivered_lead_reuses_stored_results_and_pays_nothing(
+    stages: Stages, llm_server: FakeLLMServer
+) -> None:
+    store: dict[str, Any] = {}
+    first, _ = await run_lead(stages, job_for(1), store)
+    calls = len(llm_server.calls)
+    again, again_costs = await run_lead(stages, job_for(1), store)
+    assert len(llm_server.calls) == calls  # no model call
+    assert again_costs == []  # nothing new to pay for
+    assert (again.body, again.subject, again.cost_usd, again.temperature) == (
+        first.body,
+        first.subject,
+        first.cost_usd,
+        first.temperature,
+    )
+    assert again.generation == first.generation == 1
+
+
+async def test_a_new_generation_calls_the_models_again_but_not_company_work(
+    stages: Stages, llm_server: FakeLLMServer
+) -> None:
+    store: dict[str, Any] = {}
+    await run_lead(stages, job_for(1), store)
+    calls = len(llm_server.calls)
+    job = job_for(1)
+    job.generation = 2
+    email, costs = await run_lead(stages, job, store)
+    assert email.generation == 2
+    assert [c.task for c in costs] == ["classify_lead", "email_final", "subject_line"]
+    assert len(llm_server.calls) == calls + 3
