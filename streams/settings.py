@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     )
     sim_seed: int = Field(0, validation_alias=_env("COLDSTREAM_SIM_SEED"))
 
+    #: Circuit breaker per model: consecutive failures that open it, and its cooldown.
+    breaker_failures: int = Field(5, ge=1, validation_alias=_env("COLDSTREAM_BREAKER_FAILURES"))
+    breaker_cooldown_s: float = Field(
+        30.0, gt=0, validation_alias=_env("COLDSTREAM_BREAKER_COOLDOWN")
+    )
+
     # --- worker ------------------------------------------------------------------------
     #: Calls in flight per task agent; the per-model bounds in the routing profile also apply.
     max_in_flight: int = Field(512, ge=1, validation_alias=_env("COLDSTREAM_MAX_IN_FLIGHT"))

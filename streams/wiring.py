@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from providers.anthropic import AnthropicProvider
 from providers.base import Provider
-from providers.breaker import BreakerState
+from providers.breaker import BreakerPolicy, BreakerState
 from providers.budget import GLOBAL, BudgetLedger
 from providers.errors import ConfigError
 from providers.openai import OpenAIProvider
@@ -93,6 +93,10 @@ def build_router(
     router = Router(
         profile,
         build_providers(settings, profile),
+        breaker=BreakerPolicy(
+            consecutive_failures=settings.breaker_failures,
+            cooldown_s=settings.breaker_cooldown_s,
+        ),
         on_breaker_change=breaker_changed,
         on_attempt=metrics.on_attempt if metrics is not None else None,
         budget=budget,

@@ -45,6 +45,7 @@ def live_worker(
         ANTHROPIC_API_KEY=ANTHROPIC_KEY,
         OPENAI_BASE_URL=server.openai_url,
         ANTHROPIC_BASE_URL=server.anthropic_url,
+        COLDSTREAM_BREAKER_COOLDOWN="1.0",
     ).start()
     try:
         yield proc
@@ -169,3 +170,55 @@ async def test_api_keys_never_reach_logs_or_events(
     log = live_worker.log()
     assert "SECRET" not in log
     assert "live" in log
+
+
+async def test_redrive_puts_task_dead_letters_back_once_the_cause_is_fixed(
+    live_worker: WorkerProcess, kafka_bootstrap: str, server: FakeLLMServer
+) -> None:
+    import asyncio
+    import sys
+
+    from tests.integration.helpers import ROOT
+
+    p = live_worker.prefix
+    for model in SEED_MODELS:
+        server.fail(model, "401")
+    ids = await send(kafka_bootstrap, p + "leads", leads("redrive", 2, 2))
+    await read_topic(
+        kafka_bootstrap,
+        p + "tasks.dlq",
+        until=lambda rs: ids <= {orjson.loads(r.value)["job"]["lead"]["lead_id"] for r in rs},
+    )
+    server.heal()  # the cause is fixed
+    await asyncio.sleep(1.5)  # and the breakers' cooldown (1 s here) has passed
+
+    async def redrive() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "dlq",
+            "redrive",
+            "tasks.dlq",
+            cwd=ROOT,
+            env=live_worker.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode == 0, err.decode()
+        return out.decode()
+
+    first = await redrive()
+    assert "redrove" in first
+    emails = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "emails",
+            settle=1.0,
+            until=lambda rs: ids <= {orjson.loads(r.value)["lead_id"] for r in rs},
+        )
+    )
+    assert sorted(e["lead_id"] for e in emails if e["lead_id"] in ids) == sorted(ids)
+    # A second run finds nothing new: letters are redriven once.
+    assert "redrove 0 dead letters" in await redrive()

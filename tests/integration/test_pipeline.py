@@ -287,3 +287,59 @@ async def test_cost_and_latency_reports_add_up_to_the_events(
     assert sum(m["calls"] for m in latency["models"]) == sum(e["outcome"] == "ok" for e in events)
     table = await cli(worker, "report", "costs")
     assert "TOTAL" in table and "for everything" in table
+
+
+async def test_replay_answers_from_stored_results_and_force_makes_a_new_generation(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    leads = [lead(300 + i, "replay.example") for i in range(3)]
+    ids = {x["lead_id"] for x in leads}
+    await produce(
+        kafka_bootstrap, p + "leads", [(b"replay.example", orjson.dumps(x)) for x in leads]
+    )
+
+    def emails_for(rs: list, lead_id: str) -> list[dict]:
+        return [v for v in values(rs) if v["lead_id"] == lead_id]
+
+    first = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "emails",
+            until=lambda rs: ids <= {orjson.loads(r.value)["lead_id"] for r in rs},
+        )
+    )
+    original = {e["lead_id"]: e for e in first if e["lead_id"] in ids}
+
+    async def model_calls(lead_id: str) -> int:
+        costs = values(
+            await read_topic(kafka_bootstrap, p + "llm.costs", until=lambda rs: True, settle=1.0)
+        )
+        return sum(c["lead_id"] == lead_id for c in costs)
+
+    calls_before = await model_calls("X-300")
+    assert calls_before >= 3
+    dry = await cli(worker, "replay", "--lead-id", "X-300", "--lead-id", "X-301", "--dry-run")
+    assert "2 records match" in dry
+    await cli(worker, "replay", "--lead-id", "X-300")
+    records = await read_topic(
+        kafka_bootstrap, p + "emails", until=lambda rs: len(emails_for(rs, "X-300")) >= 2
+    )
+    replayed = emails_for(records, "X-300")[-1]
+    assert replayed["replay_id"] and replayed["generation"] == 1
+    assert replayed["body"] == original["X-300"]["body"]
+    assert await model_calls("X-300") == calls_before  # no new model call
+
+    await cli(worker, "replay", "--lead-id", "X-300", "--force")
+    records = await read_topic(
+        kafka_bootstrap, p + "emails", until=lambda rs: len(emails_for(rs, "X-300")) >= 3
+    )
+    forced = emails_for(records, "X-300")[-1]
+    assert forced["generation"] == 2 and forced["replay_id"]
+    costs = values(
+        await read_topic(kafka_bootstrap, p + "llm.costs", until=lambda rs: True, settle=1.0)
+    )
+    regenerated = [c for c in costs if c["lead_id"] == "X-300" and c["generation"] == 2]
+    assert {c["task"] for c in regenerated} == {"classify_lead", "email_final", "subject_line"}
+    # The temperature position is the lead's own, so the regenerated email keeps its band spot.
+    assert forced["temperature"] == original["X-300"]["temperature"]
