@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from streams.inflight import run_in_flight
@@ -32,6 +33,9 @@ from topics.catalog import FORCE_HEADER, REPLAY_HEADER, STAGES
 from topics.schemas import LeadJob, SourceRef, TaskDeadLetter
 
 log = logging.getLogger(__name__)
+
+SEND_RETRY_INITIAL_S = 0.2
+SEND_RETRY_MAX_S = 10.0
 
 
 def _headers(raw: Any) -> dict[str, str]:
@@ -180,6 +184,25 @@ class LeadAgents:
 
     @staticmethod
     async def _send(topic: Any, key: bytes | None, value: bytes) -> None:
-        """Publish and wait for the broker's acknowledgement (acks=all)."""
-        delivered = await topic.send(key=key, value=value)
-        await delivered
+        """Publish and wait for the broker's acknowledgement (acks=all).
+
+        A retriable Kafka error (broker restarting, leader moving) is retried here, for this
+        record only, so the handler is not re-run and its other outputs are not sent twice.
+        """
+        delay = SEND_RETRY_INITIAL_S
+        while True:
+            try:
+                delivered = await topic.send(key=key, value=value)
+                await delivered
+                return
+            except KafkaError as e:
+                if not e.retriable:
+                    raise
+                log.warning(
+                    "publish to %s failed (%s); retrying in %.1fs",
+                    topic.get_topic_name(),
+                    type(e).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(SEND_RETRY_MAX_S, delay * 2)

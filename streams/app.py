@@ -50,6 +50,9 @@ def create_app(settings: Settings) -> faust.App:
         # Outputs can carry a lead's cut website text; stay under the broker's 1 MB default.
         producer_max_request_size=1_000_000,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_rebalance_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_s / 10),
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         web_bind=settings.web_bind,

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     )
     kafka_ssl_cafile: Path | None = Field(None, validation_alias=_env("KAFKA_SSL_CAFILE"))
 
+    #: A worker that stops heartbeating for this long loses its partitions to the others.
+    kafka_session_timeout_s: float = Field(
+        30.0, gt=0, validation_alias=_env("KAFKA_SESSION_TIMEOUT")
+    )
+
     app_id: str = Field("coldstream", validation_alias=_env("COLDSTREAM_APP_ID"))
     topic_prefix: str = Field("", validation_alias=_env("COLDSTREAM_TOPIC_PREFIX"))
     topic_partitions: int = Field(8, ge=1, validation_alias=_env("COLDSTREAM_PARTITIONS"))

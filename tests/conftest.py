@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.broker import LocalKafka
 from tests.fakes.llm_server import FakeLLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,18 +31,11 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
+def local_broker() -> Iterator[LocalKafka | None]:
+    """The local broker when this run owns one (tests that restart the broker need it)."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _docker_answers():
+        yield None
         return
-    if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:4.1.1") as container:
-            yield container.get_bootstrap_server()
-        return
-    from streams.broker import LocalKafka
 
     broker = LocalKafka(
         ROOT / ".coldstream" / "test-kafka",
@@ -54,10 +48,25 @@ def kafka_bootstrap() -> Iterator[str]:
         shutil.rmtree(broker.state_dir / "data", ignore_errors=True)
     broker.start()
     try:
-        yield broker.bootstrap
+        yield broker
     finally:
         if not was_running:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_broker: LocalKafka | None) -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if local_broker is not None:
+        yield local_broker.bootstrap
+        return
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer("apache/kafka:4.1.1") as container:
+        yield container.get_bootstrap_server()
 
 
 @pytest.fixture
