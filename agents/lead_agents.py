@@ -24,6 +24,7 @@ from streams.stages import (
     LeadRejected,
     Stages,
     batch_key,
+    emitted_key,
     lead_dead_letter,
     lead_generation,
     parse_lead,
@@ -177,6 +178,8 @@ class LeadAgents:
         elif out.next_stage is not None and out.job is not None:
             sends.append(self._send(self.task_topics[out.next_stage], domain, _dumps(out.job)))
         await asyncio.gather(*sends)
+        if out.email is not None:
+            self.results[emitted_key(job)] = True
         if out.dead_letter is not None:
             self.metrics.dead_letters.labels("tasks.dlq", out.dead_letter.reason).inc()
         elif out.email is not None:

@@ -169,6 +169,11 @@ class ResultStore(Protocol):
     def __setitem__(self, key: str, value: Any) -> None: ...
 
 
+def emitted_key(job: LeadJob) -> str:
+    """Marker that the email of this lead's generation was published."""
+    return f"emailed|{job.lead.lead_id}|{job.generation}"
+
+
 @dataclass(slots=True)
 class StageOutput:
     next_stage: str | None = None
@@ -176,6 +181,7 @@ class StageOutput:
     email: EmailEvent | None = None
     costs: list[CostEvent] = field(default_factory=list)
     dead_letter: TaskDeadLetter | None = None
+    already_emitted: bool = False
 
 
 class Stages:
@@ -201,10 +207,14 @@ class Stages:
             out.dead_letter = self._dead_letter(stage, job, failure, source)
             return out
         out.next_stage = NEXT_STAGE[stage]
-        if out.next_stage is None:
-            out.email = self._email(stage, job)
-        else:
+        if out.next_stage is not None:
             out.job = job
+        elif job.replay_id is None and results.get(emitted_key(job)):
+            # A redelivery of a lead whose email is already out: at-least-once would send it
+            # again; the marker (kept after publishing) suppresses that. Replays do re-emit.
+            out.already_emitted = True
+        else:
+            out.email = self._email(stage, job)
         return out
 
     async def _company_stage(

@@ -191,3 +191,24 @@ async def test_a_new_generation_calls_the_models_again_but_not_company_work(
     assert email.generation == 2
     assert [c.task for c in costs] == ["classify_lead", "email_final", "subject_line"]
     assert len(llm_server.calls) == calls + 3
+
+
+async def test_a_redelivered_final_stage_does_not_resend_a_published_email(
+    stages: Stages, llm_server: FakeLLMServer
+) -> None:
+    from streams.stages import emitted_key
+
+    store: dict[str, Any] = {}
+    email, _ = await run_lead(stages, job_for(1), store)
+    job = job_for(1)
+    store[emitted_key(job)] = True  # what the agent records after publishing
+    stage: str | None = "clean_content"
+    while stage is not None:
+        out = await stages.run(stage, job, store, SOURCE)
+        if out.next_stage is None:
+            assert out.email is None and out.already_emitted
+            break
+        stage, job = out.next_stage, out.job  # type: ignore[assignment]
+    job.replay_id = "r1"  # a replay does re-emit, from the stored results
+    replayed = await stages.run("subject_line", job, store, SOURCE)
+    assert replayed.email is not None and replayed.email.body == email.body
