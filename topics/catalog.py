@@ -80,7 +80,13 @@ class TopicNames:
         keep_month = (("retention.ms", str(30 * 24 * 3600 * 1000)),)
         specs = [
             TopicSpec(self.leads, "company domain", "lead events from upstream systems"),
-            TopicSpec(self.emails, "lead_id", "one generated email per lead"),
+            # Compacted: keyed by lead_id, it keeps the latest email (highest generation).
+            TopicSpec(
+                self.emails,
+                "lead_id",
+                "one generated email per lead",
+                (("cleanup.policy", "compact"),),
+            ),
             TopicSpec(self.costs, "company domain", "one event per model call attempt"),
             TopicSpec(self.leads_dlq, "company domain", "leads that failed validation", keep_month),
             TopicSpec(
