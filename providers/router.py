@@ -30,6 +30,7 @@ from providers.errors import (
     ProviderError,
     ProviderTimeout,
 )
+from providers.ratelimit import ModelLimiter
 from providers.retry import RetryPolicy
 from providers.routing import RoutingProfile
 
@@ -128,6 +129,11 @@ class Router:
         }
         self._slots = {
             name: asyncio.Semaphore(spec.max_in_flight) for name, spec in profile.models.items()
+        }
+        self._limits = {
+            name: ModelLimiter(spec.rpm, spec.tpm)
+            for name, spec in profile.models.items()
+            if spec.rpm or spec.tpm
         }
         self.in_flight = 0
         self._on_attempt = on_attempt
@@ -289,11 +295,19 @@ class Router:
         self, model: str, provider: str, request: CompletionRequest, deadline: float
     ) -> Completion:
         slot = self._slots[model]
+        limiter = self._limits.get(model)
         try:
             async with asyncio.timeout(max(MIN_ATTEMPT_S, deadline - self._clock())):
+                if limiter is not None:
+                    # Tokens we may use: the prompt (about 4 characters a token) plus the answer.
+                    await limiter.acquire(
+                        (len(request.system) + len(request.prompt)) // 4 + request.max_tokens
+                    )
                 await slot.acquire()
         except TimeoutError as e:
-            raise ProviderTimeout(f"{provider} {model}: no free slot before deadline") from e
+            raise ProviderTimeout(
+                f"{provider} {model}: no rate-limit allowance or free slot before the deadline"
+            ) from e
         self.in_flight += 1
         try:
             async with asyncio.timeout(request.timeout + TIMEOUT_GRACE_S):

@@ -72,8 +72,9 @@ class ModelSpec(_Frozen):
     latency: LatencySpec | None = None
     #: Concurrency bound for this model in one worker.
     max_in_flight: int = Field(default=256, ge=1)
-    rpm: int | None = Field(default=None, ge=1)
-    tpm: int | None = Field(default=None, ge=1)
+    #: Provider rate limits for this model (requests, tokens per minute); enforced per worker.
+    rpm: int | None = Field(default=None, ge=2)
+    tpm: int | None = Field(default=None, ge=2)
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (
