@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test test-fast demo kafka-start kafka-stop schema clean
+.PHONY: install lint test test-fast demo bench kafka-start kafka-stop schema clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test-fast: install
 
 demo: install
 	$(BIN)/coldstream demo
+
+# Benchmarks (figures go into BENCHMARKS.md). The day takes ~1.5 min, the others ~1 min.
+bench: install
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/pipe.py
+	$(BIN)/python bench/day.py --runs 3
 
 kafka-start: install
 	$(BIN)/coldstream kafka start

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import faust
-import orjson
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
@@ -45,7 +44,7 @@ def _headers(raw: Any) -> dict[str, str]:
 
 
 def _dumps(model: BaseModel) -> bytes:
-    return orjson.dumps(model.model_dump(mode="json"))
+    return model.model_dump_json().encode()
 
 
 class LeadAgents:

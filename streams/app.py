@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> faust.App:
         # dead letter instead of a Faust decode error.
         key_serializer="raw",
         value_serializer="raw",
-        store="memory://",
+        store=settings.table_store,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         30.0, gt=0, validation_alias=_env("KAFKA_SESSION_TIMEOUT")
     )
 
+    #: Where Faust keeps table state: RocksDB on disk under the state dir (memory stays flat
+    #: however many results are kept, and a restart only replays the changelog's tail), or
+    #: ``memory://`` (everything in RAM, rebuilt from the changelog at every start).
+    table_store: str = Field("rocksdb://", validation_alias=_env("COLDSTREAM_TABLE_STORE"))
+
     app_id: str = Field("coldstream", validation_alias=_env("COLDSTREAM_APP_ID"))
     topic_prefix: str = Field("", validation_alias=_env("COLDSTREAM_TOPIC_PREFIX"))
     topic_partitions: int = Field(8, ge=1, validation_alias=_env("COLDSTREAM_PARTITIONS"))

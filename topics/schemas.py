@@ -11,7 +11,17 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.networks import validate_email
+from pydantic_core import PydanticCustomError
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -42,10 +52,25 @@ class Company(_Input):
         return self
 
 
+#: Validation context under which contact emails are checked in full (at intake). The
+#: envelope re-read at every task hop skips the check: it was done once, at the edge.
+CHECK_EMAIL = "check_email"
+
+
 class Contact(_Input):
     name: NonEmpty
-    email: EmailStr
+    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
     title: NonEmpty | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email_is_valid(cls, value: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get(CHECK_EMAIL):
+            try:
+                return validate_email(value)[1]
+            except PydanticCustomError as e:
+                raise ValueError(str(e)) from e
+        return value
 
 
 class Batch(_Input):

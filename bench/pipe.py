@@ -1,0 +1,107 @@
+"""The pipeline's own ceiling: leads per second with a zero-latency simulated provider,
+beside a bare aiokafka consume->produce loop on the same broker divided by the hops a lead
+takes (leads -> 5 task topics -> emails: 6 consume->produce hops).
+
+    .venv/bin/python bench/pipe.py [--leads 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from common import EmailReader, Worker, ensure_broker, produce, wait_topics
+
+from streams.sample import generate_leads
+
+HOPS = 6
+
+
+async def bare_loop(bootstrap: str, messages: int, value: bytes) -> float:
+    """Messages per second through one consume->produce loop (acks=all, like the worker)."""
+    source, sink = f"bare-src-{time.time_ns()}", f"bare-dst-{time.time_ns()}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(source, 8, 1), NewTopic(sink, 8, 1)])
+    await admin.close()
+    await wait_topics(bootstrap, [source, sink])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    futures = [
+        await producer.send(source, key=str(i % 500).encode(), value=value) for i in range(messages)
+    ]
+    await asyncio.gather(*futures)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=source,
+        auto_offset_reset="earliest",
+        enable_auto_commit=True,
+    )
+    await consumer.start()
+    started, done, pending = None, 0, []
+    try:
+        while done < messages:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            for records in batch.values():
+                for r in records:
+                    started = started or time.perf_counter()
+                    pending.append(await producer.send(sink, key=r.key, value=r.value))
+                    done += 1
+            if len(pending) > 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        assert started is not None
+        return messages / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def run(args: argparse.Namespace) -> None:
+    bootstrap = ensure_broker()
+    worker = Worker(
+        bootstrap,
+        COLDSTREAM_SIM_TIME_SCALE="0",
+        COLDSTREAM_SIM_ERROR_RATE="0",
+        COLDSTREAM_PARTITIONS="8",
+    )
+    try:
+        await wait_topics(bootstrap, [worker.topic("leads"), worker.topic("emails")])
+        warm = list(generate_leads(companies=5, per_company=2, run="warm-"))
+        await produce(bootstrap, worker.topic("leads"), warm)
+        await EmailReader(bootstrap, worker.topic("emails")).until(
+            {x["lead_id"] for x in warm}, 180
+        )
+        leads = list(generate_leads(companies=args.leads // 10, per_company=10, run="p-"))
+        reader = EmailReader(bootstrap, worker.topic("emails"))
+        waiting = asyncio.create_task(reader.until({x["lead_id"] for x in leads}, 600))
+        first = await produce(bootstrap, worker.topic("leads"), leads)
+        last = await waiting
+        pipeline = len(leads) / (last - first)
+        rss = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+    bare = await bare_loop(bootstrap, args.leads * 3, orjson.dumps(leads[0]))
+    bound = bare / HOPS
+    print(
+        f"pipeline: {len(leads)} leads in {last - first:.1f}s = {pipeline:.0f} leads/s "
+        f"(zero-latency simulated provider; worker peak RSS {rss:.0f} MB)"
+    )
+    print(f"bare aiokafka consume->produce: {bare:.0f} msgs/s; / {HOPS} hops = {bound:.0f} leads/s")
+    print(f"pipeline / hop-adjusted bound: {pipeline / bound:.0%} (target >= 50%)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=3000)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
