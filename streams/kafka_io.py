@@ -52,6 +52,19 @@ def lead_key(raw: bytes) -> bytes | None:
     return domain.strip().lower().encode() if isinstance(domain, str) else None
 
 
+def new_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """Idempotent, acks=all producer with the cluster's security settings."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_list,
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_request_size": 1_048_000,
+        **settings.kafka_client_kwargs(),
+        **overrides,
+    }
+    return AIOKafkaProducer(**options)
+
+
 async def produce(
     settings: Settings,
     topic: str,
@@ -61,14 +74,7 @@ async def produce(
     headers: list[tuple[str, bytes]] | None = None,
     show_progress: bool = True,
 ) -> int:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_list,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=1_048_000,
-        linger_ms=5,
-        **settings.kafka_client_kwargs(),
-    )
+    producer = new_producer(settings, linger_ms=5)
     await producer.start()
     progress = Progress(total, f"produce {topic}") if show_progress else None
     sent = 0

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from streams.kafka_io import Progress, topic_partitions
+from streams.kafka_io import Progress, new_producer, topic_partitions
 from streams.settings import Settings
 from topics.catalog import FORCE_HEADER, REDRIVE_HEADER, REPLAY_HEADER
 from topics.schemas import LeadDeadLetter, TaskDeadLetter
@@ -102,13 +102,7 @@ async def _read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
 async def _publish(
     settings: Settings, items: list[tuple[str, bytes | None, bytes | None, list]], label: str
 ) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_list,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=1_048_000,
-        **settings.kafka_client_kwargs(),
-    )
+    producer = new_producer(settings)
     await producer.start()
     progress = Progress(len(items), label)
     try:

@@ -173,5 +173,22 @@ async def read_topic(
         await consumer.stop()
 
 
+async def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run ``coldstream ARGS`` as a user would, with the worker's environment; return stdout."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "streams.cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
 def values(records: list[Any]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records]

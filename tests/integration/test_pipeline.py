@@ -14,6 +14,7 @@ from tests.integration.helpers import (
     WorkerProcess,
     produce,
     read_topic,
+    run_cli,
     unique_prefix,
     values,
     wait_for_topics,
@@ -253,22 +254,7 @@ async def test_metrics_endpoint_serves_the_documented_series(worker: WorkerProce
 
 
 async def cli(worker: WorkerProcess, *args: str) -> str:
-    import asyncio
-    import sys
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "streams.cli",
-        *args,
-        cwd=ROOT,
-        env=worker.env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+    return await run_cli(worker.env, *args)
 
 
 async def test_cost_and_latency_reports_add_up_to_the_events(
