@@ -329,3 +329,29 @@ async def test_replay_answers_from_stored_results_and_force_makes_a_new_generati
     assert {c["task"] for c in regenerated} == {"classify_lead", "email_final", "subject_line"}
     # The temperature position is the lead's own, so the regenerated email keeps its band spot.
     assert forced["temperature"] == original["X-300"]["temperature"]
+
+
+async def test_leads_dead_letters_are_redriven_byte_for_byte(
+    worker: WorkerProcess, kafka_bootstrap: str
+) -> None:
+    p = worker.prefix
+    before = values(
+        await read_topic(kafka_bootstrap, p + "leads.dlq", until=lambda rs: True, settle=1.0)
+    )
+    invalid_json = [x for x in before if x["reason"] == "invalid_json"]
+    assert invalid_json
+    out = await cli(worker, "dlq", "redrive", "leads.dlq", "--reason", "invalid_json")
+    assert f"redrove {len(invalid_json)} dead letters" in out
+    after = values(
+        await read_topic(
+            kafka_bootstrap,
+            p + "leads.dlq",
+            until=lambda rs: len(rs) >= len(before) + len(invalid_json),
+        )
+    )
+    again = after[len(before) :]
+    # The same bytes went back into `leads` and, still invalid, came back the same way.
+    assert sorted(x["value_b64"] for x in again) == sorted(x["value_b64"] for x in invalid_json)
+    leads = await read_topic(kafka_bootstrap, p + "leads", until=lambda rs: True, settle=1.0)
+    redriven = [r for r in leads if any(k == "coldstream-redrive-id" for k, _ in r.headers)]
+    assert len(redriven) == len(invalid_json)

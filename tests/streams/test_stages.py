@@ -212,3 +212,42 @@ async def test_a_redelivered_final_stage_does_not_resend_a_published_email(
     job.replay_id = "r1"  # a replay does re-emit, from the stored results
     replayed = await stages.run("subject_line", job, store, SOURCE)
     assert replayed.email is not None and replayed.email.body == email.body
+
+
+async def test_pause_holds_the_event_until_budget_room_returns(
+    llm_server: FakeLLMServer,
+) -> None:
+    import datetime as dt
+
+    from providers.budget import BudgetLedger
+
+    day = [dt.date(2026, 1, 1)]
+    ledger = BudgetLedger(
+        daily_usd=None,
+        task_daily_usd={"classify_lead": 0.01},
+        today=lambda: day[0],
+        spent_today={"classify_lead": 0.01},
+    )
+    router = Router(
+        load_profile("seed"),
+        {
+            "openai": OpenAIProvider(api_key="sk-test", base_url=llm_server.openai_url),
+            "anthropic": AnthropicProvider(api_key="ak-test", base_url=llm_server.anthropic_url),
+        },
+        budget=ledger,
+    )
+    try:
+        stages = Stages(router)
+        # The seed profile's classify_lead uses the default action: pause.
+        running = asyncio.create_task(
+            stages.run("classify_lead", job_for(1, text=None), {}, SOURCE)
+        )
+        await asyncio.sleep(0.3)
+        assert not running.done() and llm_server.calls == []  # held, nothing dropped or sent
+        day[0] = dt.date(2026, 1, 2)  # a new budget day
+        ledger._changed.set()  # wake the waiter now instead of at its next poll
+        out = await asyncio.wait_for(running, 5)
+    finally:
+        await router.aclose()
+    assert out.job is not None and out.job.classification == "warm"
+    assert len(llm_server.calls) == 1
