@@ -151,6 +151,9 @@ class LocalKafka:
         """Start if not running (idempotent); return once the broker answers."""
         if self.pid() is not None and self.answering():
             return "already running"
+        if self.pid() is None and self.answering():
+            # Something else (another checkout's broker, a container) serves this port.
+            return "already answering (not started from this state directory)"
         if self.pid() is not None:
             self._wait_answering(timeout_s)
             return "started"
