@@ -76,21 +76,38 @@ async def run_in_flight(
     slots = asyncio.Semaphore(limit)
     acks: OrderedAcks[Any] = OrderedAcks()
     running: set[asyncio.Task[None]] = set()
+    # Faust can hand us an offset again (a seek to the committed offset while fetched records
+    # are still being worked on, e.g. at start-up or after a rebalance). Offsets finished here
+    # already had their outputs published; offsets still running have a task doing so.
+    # Originals stay in ``by_offset`` until their ack is released, so a copy that arrives
+    # while the original waits behind an earlier offset does not run the handler again.
+    finished_below: dict[Any, int] = {}
+    by_offset: dict[tuple[Any, int], tuple[asyncio.Task[None], Any]] = {}
 
-    async def one(event: Any, entry: _Entry[Any]) -> None:
+    async def one(event: Any, entry: _Entry[Any], original: asyncio.Task[None] | None) -> None:
+        tp, offset = event.message.tp, event.message.offset
         delay = RETRY_INITIAL_S
         try:
-            while True:
-                try:
-                    await handle(event)
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("%s: handler failed; retrying in %.1fs", name, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(RETRY_MAX_S, delay * 2)
-            for ready in acks.finish(event.message.tp, entry):
+            if original is not None:
+                await asyncio.shield(original)  # the same record is already being handled
+            elif offset >= finished_below.get(tp, -1):
+                while True:
+                    try:
+                        await handle(event)
+                        break
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("%s: handler failed; retrying in %.1fs", name, delay)
+                        await asyncio.sleep(delay)
+                        delay = min(RETRY_MAX_S, delay * 2)
+            for ready in acks.finish(tp, entry):
+                done = ready.message.offset + 1
+                if done > finished_below.get(tp, -1):
+                    finished_below[tp] = done
+                key = (tp, ready.message.offset)
+                if key in by_offset and by_offset[key][1] is ready:
+                    del by_offset[key]
                 await manual.ack(ready)
         finally:
             slots.release()
@@ -98,8 +115,13 @@ async def run_in_flight(
     try:
         async for event in manual.events():
             await slots.acquire()
-            entry = acks.track(event.message.tp, event)
-            task = asyncio.create_task(one(event, entry), name=f"{name}:{event.message.offset}")
+            tp, offset = event.message.tp, event.message.offset
+            entry = acks.track(tp, event)
+            known = by_offset.get((tp, offset))
+            original = known[0] if known is not None else None
+            task = asyncio.create_task(one(event, entry, original), name=f"{name}:{offset}")
+            if known is None:
+                by_offset[(tp, offset)] = (task, event)
             running.add(task)
             task.add_done_callback(running.discard)
     finally:

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from streams.inflight import OrderedAcks
 
 
@@ -68,3 +70,89 @@ def test_ordered_acks_keep_faust_commits_behind_every_in_flight_offset() -> None
             committed = new
         assert not in_flight or committed <= min(in_flight)
     assert committed == 60
+
+
+class _Message:
+    def __init__(self, tp: str, offset: int) -> None:
+        self.tp, self.offset = tp, offset
+
+
+class _Event:
+    def __init__(self, tp: str, offset: int) -> None:
+        self.message = _Message(tp, offset)
+
+
+class _ManualStream:
+    """What ``run_in_flight`` needs of a Faust stream: ``noack().events()`` and ``ack``."""
+
+    def __init__(self, offsets: list[int]) -> None:
+        self.offsets = offsets
+        self.acked: list[int] = []
+
+    def noack(self) -> _ManualStream:
+        return self
+
+    async def events(self):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        for offset in self.offsets:
+            yield _Event("p0", offset)
+            await asyncio.sleep(0)
+
+    async def ack(self, event: _Event) -> None:
+        self.acked.append(event.message.offset)
+
+
+async def test_an_offset_delivered_again_is_handled_once_and_acked_in_order() -> None:
+    """Faust re-delivers from the committed offset after a seek (start-up, rebalance) while
+    the first copies may still be running or already done: each offset runs its handler once."""
+    import asyncio
+
+    from streams.inflight import run_in_flight
+
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def handle(event: _Event) -> None:
+        calls.append(event.message.offset)
+        if event.message.offset == 1:
+            await release.wait()  # offset 1 is still running when it is delivered again
+
+    stream = _ManualStream([0, 1, 2, 1, 2, 3])
+
+    async def let_go() -> None:
+        while len(calls) < 3:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        release.set()
+
+    go = asyncio.create_task(let_go())
+    await run_in_flight(stream, handle, limit=8, name="t", drain_timeout_s=5)
+    await go
+    assert sorted(calls) == [0, 1, 2, 3]
+    assert stream.acked == [0, 1, 2, 1, 2, 3]  # every delivery, released in arrival order
+
+
+async def test_an_offset_finished_before_it_comes_again_is_not_rerun() -> None:
+    import asyncio
+
+    from streams.inflight import run_in_flight
+
+    calls: list[int] = []
+
+    async def handle(event: _Event) -> None:
+        calls.append(event.message.offset)
+
+    class _Later(_ManualStream):
+        async def events(self):  # type: ignore[no-untyped-def]
+            for offset in (0, 1, 2):
+                yield _Event("p0", offset)
+            while len(self.acked) < 3:
+                await asyncio.sleep(0.001)
+            for offset in (1, 2, 3):  # a seek back to 1 after 0..2 were done
+                yield _Event("p0", offset)
+
+    stream = _Later([])
+    await run_in_flight(stream, handle, limit=8, name="t", drain_timeout_s=5)
+    assert calls == [0, 1, 2, 3]
+    assert stream.acked == [0, 1, 2, 1, 2, 3]
