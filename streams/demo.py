@@ -13,9 +13,10 @@ from pathlib import Path
 
 import orjson
 
+from providers.routing import load_profile
 from streams.admin import ensure_topics
 from streams.kafka_io import Progress, consume, produce
-from streams.report import cost_table, email_table
+from streams.report import costs_table, email_table, summarize_costs
 from streams.settings import Settings
 from topics.schemas import CostEvent, EmailEvent, TaskDeadLetter
 
@@ -78,7 +79,7 @@ def run_demo(settings: Settings, leads_file: Path | None, *, timeout_s: float) -
         print("Emails per task and model:")
         print(email_table(emails.values()), "\n")
     print("Cost of this run (llm.costs):")
-    print(cost_table(costs))
+    print(costs_table(summarize_costs(costs, load_profile(settings.routing))))
     if not any(c.task == "extract_business_info" for c in costs):
         print("(company-level results were reused from an earlier run: no clean/extract calls)")
     print("\nThe broker keeps running; stop it with: .venv/bin/coldstream kafka stop")

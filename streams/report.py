@@ -42,27 +42,6 @@ def profile_table(profile: RoutingProfile) -> str:
     )
 
 
-def cost_table(costs: Iterable[CostEvent]) -> str:
-    """The seed's DAILY COSTS shape: task, model, calls, cost; failed attempts apart."""
-    ok: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    failed: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for c in costs:
-        bucket = ok if c.outcome == "ok" else failed
-        bucket[(c.task, c.model)][0] += 1
-        bucket[(c.task, c.model)][1] += c.cost_usd
-    rows = [
-        (task, model, int(n), f"${cost:.4f}") for (task, model), (n, cost) in sorted(ok.items())
-    ]
-    rows += [
-        (task, f"{model} (failed)", int(n), f"${cost:.4f}")
-        for (task, model), (n, cost) in sorted(failed.items())
-    ]
-    total = sum(v[1] for v in ok.values()) + sum(v[1] for v in failed.values())
-    calls = sum(int(v[0]) for v in ok.values()) + sum(int(v[0]) for v in failed.values())
-    rows.append(("TOTAL", "", calls, f"${total:.4f}"))
-    return render(("task", "model", "calls", "cost"), rows)
-
-
 def email_table(emails: Iterable[EmailEvent]) -> str:
     """How many emails each task's model produced."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
