@@ -119,16 +119,8 @@ async def test_an_offset_delivered_again_is_handled_once_and_acked_in_order() ->
             await release.wait()  # offset 1 is still running when it is delivered again
 
     stream = _ManualStream([0, 1, 2, 1, 2, 3])
-
-    async def let_go() -> None:
-        while len(calls) < 3:
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.01)
-        release.set()
-
-    go = asyncio.create_task(let_go())
+    asyncio.get_running_loop().call_later(0.05, release.set)
     await run_in_flight(stream, handle, limit=8, name="t", drain_timeout_s=5)
-    await go
     assert sorted(calls) == [0, 1, 2, 3]
     assert stream.acked == [0, 1, 2, 1, 2, 3]  # every delivery, released in arrival order
 
@@ -144,11 +136,17 @@ async def test_an_offset_finished_before_it_comes_again_is_not_rerun() -> None:
         calls.append(event.message.offset)
 
     class _Later(_ManualStream):
+        all_done = asyncio.Event()
+
+        async def ack(self, event: _Event) -> None:
+            await super().ack(event)
+            if len(self.acked) == 3:
+                self.all_done.set()
+
         async def events(self):  # type: ignore[no-untyped-def]
             for offset in (0, 1, 2):
                 yield _Event("p0", offset)
-            while len(self.acked) < 3:
-                await asyncio.sleep(0.001)
+            await self.all_done.wait()
             for offset in (1, 2, 3):  # a seek back to 1 after 0..2 were done
                 yield _Event("p0", offset)
 
