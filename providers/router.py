@@ -67,11 +67,22 @@ class Attempt:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    #: The provider's time: from the request leaving to its answer (or failure).
     latency_ms: float
+    #: Our own wait before that: a free slot for the model and rate-limit allowance.
+    queued_ms: float
     estimated_tokens: bool
     simulated: bool
     price_version: str
     started_at: float
+
+
+@dataclass(slots=True)
+class _CallTiming:
+    """Set by ``Router._call`` when the request leaves, after our own queue."""
+
+    sent: float | None = None
+    sent_wall: float = 0.0
 
 
 @dataclass(slots=True)
@@ -210,11 +221,11 @@ class Router:
                     json_output=policy.json_output,
                     task=task,
                 )
-                started_wall = time.time()
                 started = self._clock()
+                timing = _CallTiming()
                 completion: Completion | None = None
                 try:
-                    completion = await self._call(model, spec.provider, request, deadline)
+                    completion = await self._call(model, spec.provider, request, deadline, timing)
                     value = validate(completion.text) if validate else completion.text
                 except (ValueError, TypeError, ProviderError) as raised:
                     e = (
@@ -234,7 +245,7 @@ class Router:
                         position,
                         attempt_no,
                         started,
-                        started_wall,
+                        timing,
                         e,
                         completion,
                     )
@@ -264,7 +275,7 @@ class Router:
                     position,
                     attempt_no,
                     started,
-                    started_wall,
+                    timing,
                     None,
                     completion,
                 )
@@ -292,7 +303,12 @@ class Router:
             self.budget.settle(reservation, record.cost_usd)
 
     async def _call(
-        self, model: str, provider: str, request: CompletionRequest, deadline: float
+        self,
+        model: str,
+        provider: str,
+        request: CompletionRequest,
+        deadline: float,
+        timing: _CallTiming,
     ) -> Completion:
         slot = self._slots[model]
         limiter = self._limits.get(model)
@@ -309,6 +325,7 @@ class Router:
                 f"{provider} {model}: no rate-limit allowance or free slot before the deadline"
             ) from e
         self.in_flight += 1
+        timing.sent, timing.sent_wall = self._clock(), time.time()
         try:
             async with asyncio.timeout(request.timeout + TIMEOUT_GRACE_S):
                 return await self._providers[provider].complete(request)
@@ -327,12 +344,20 @@ class Router:
         position: int,
         attempt_no: int,
         started: float,
-        started_wall: float,
+        timing: _CallTiming | None,
         error: ProviderError | None,
         completion: Completion | None,
     ) -> Attempt:
         spec = self.profile.model(model)
         policy = self.profile.policy(task)
+        now = self._clock()
+        # Not sent at all (no slot before the deadline, or a skipped step): all of it queued.
+        sent = timing.sent if timing is not None and timing.sent is not None else now
+        sent_wall = (
+            timing.sent_wall
+            if timing is not None and timing.sent is not None
+            else time.time() - (now - started)
+        )
         input_tokens = completion.input_tokens if completion else 0
         output_tokens = completion.output_tokens if completion else 0
         attempt = Attempt(
@@ -350,13 +375,14 @@ class Router:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cost_usd=spec.cost(input_tokens, output_tokens),
-            latency_ms=round((self._clock() - started) * 1000, 3),
+            latency_ms=round((now - sent) * 1000, 3),
+            queued_ms=round((sent - started) * 1000, 3),
             estimated_tokens=bool(completion and not completion.usage_reported),
             simulated=bool(
                 completion.simulated if completion else self._providers[spec.provider].simulated
             ),
             price_version=self.profile.price_version,
-            started_at=started_wall,
+            started_at=sent_wall,
         )
         if self._on_attempt is not None:
             self._on_attempt(attempt)
@@ -381,7 +407,7 @@ class Router:
             position,
             attempt_no,
             now,
-            time.time(),
+            None,
             error,
             None,
         )

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streams.settings import Settings
+from topics.catalog import changelog_specs
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
                 replication_factor=settings.replication_factor,
                 topic_configs=dict(spec.config),
             )
-            for spec in settings.topics.specs()
+            for spec in [*settings.topics.specs(), *changelog_specs(settings.app_id)]
             if spec.name not in existing
         ]
         if wanted:

@@ -338,6 +338,7 @@ class Stages:
                 cost_usd=round(a.cost_usd, 10),
                 price_version=a.price_version,
                 latency_ms=a.latency_ms,
+                queued_ms=a.queued_ms,
                 attempt=a.attempt,
                 chain_position=a.chain_position,
                 outcome=a.outcome,

@@ -27,6 +27,14 @@ LEAD_PATH: tuple[str, ...] = (
 )
 
 
+#: The worker's Faust tables, each backed by a compacted changelog topic
+#: ``<app id>-<table>-changelog`` and co-partitioned with the task topics.
+RESULTS_TABLE = "results"
+BATCH_ORDINALS_TABLE = "batch_ordinals"
+LEADS_SEEN_TABLE = "leads_seen"
+TABLES: tuple[str, ...] = (RESULTS_TABLE, BATCH_ORDINALS_TABLE, LEADS_SEEN_TABLE)
+
+
 #: Header on records that `coldstream replay` or `dlq redrive` re-published: the run's id.
 REPLAY_HEADER = "coldstream-replay-id"
 #: Header asking for a new generation (model calls again) instead of stored results.
@@ -98,3 +106,23 @@ class TopicNames:
             for stage in STAGES
         ]
         return specs
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    """Faust's name for a table's changelog (app version 1)."""
+    return f"{app_id}-{table}-changelog"
+
+
+def changelog_specs(app_id: str) -> list[TopicSpec]:
+    """Declared with the others: if Faust creates them itself while its consumer is starting,
+    the consumer can keep a metadata snapshot without them, and every table write then fails
+    with PartitionsMismatch (seen on a freshly started broker)."""
+    return [
+        TopicSpec(
+            changelog_topic(app_id, table),
+            "table key",
+            f"changelog of the {table} table",
+            (("cleanup.policy", "compact"),),
+        )
+        for table in TABLES
+    ]

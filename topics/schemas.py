@@ -177,7 +177,10 @@ class CostEvent(_Output):
     estimated_tokens: bool
     cost_usd: float
     price_version: str
+    #: The provider's time for this attempt; our own queueing before it is ``queued_ms``.
     latency_ms: float
+    #: Waiting for a free slot for the model and for rate-limit allowance (0 in older events).
+    queued_ms: float = 0.0
     attempt: int
     chain_position: int
     outcome: str

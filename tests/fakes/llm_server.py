@@ -47,6 +47,8 @@ class Call:
 @dataclass
 class FakeLLMServer:
     hang_s: float = 30.0
+    #: Seconds every good answer takes.
+    answer_delay_s: float = 0.0
     #: Answer without a ``usage`` block, as some OpenAI-compatible servers do.
     omit_usage: bool = False
     calls: list[Call] = field(default_factory=list)
@@ -143,6 +145,8 @@ class FakeLLMServer:
         self.calls.append(Call("openai", model, body, dict(request.headers), status))
         if fault is not None and fault.kind != "bad_json_content":
             return await self._fault_response("openai", fault)
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
         json_wanted = (body.get("response_format") or {}).get("type") == "json_object"
         text = self._answer(model, json_wanted, body.get("temperature"), fault)
         prompt = " ".join(m.get("content", "") for m in body.get("messages", []))
@@ -181,6 +185,8 @@ class FakeLLMServer:
         self.calls.append(Call("anthropic", model, body, dict(request.headers), status))
         if fault is not None and fault.kind != "bad_json_content":
             return await self._fault_response("anthropic", fault)
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
         json_wanted = "JSON" in str(body.get("system", ""))
         text = self._answer(model, json_wanted, body.get("temperature"), fault)
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))

@@ -282,3 +282,36 @@ async def test_timeout_error_type_is_typed(router: Router, llm_server: FakeLLMSe
     with pytest.raises(ChainFailed) as caught:
         await router.complete("email_final", system="s", prompt="p")
     assert all(isinstance(e, ProviderTimeout) for e in caught.value.exceptions)
+
+
+async def test_latency_is_the_providers_time_and_our_queue_is_counted_apart(
+    tmp_path: Path, llm_server: FakeLLMServer
+) -> None:
+    """With one slot for the model, the second call waits for the first: that wait is ours
+    (``queued_ms``), not the model's latency, which the latency report and metrics use."""
+    import asyncio
+
+    path = tmp_path / "one-slot.toml"
+    path.write_text(
+        PROFILE.replace(
+            'timeout_s = 0.5\n[models."claude',
+            'timeout_s = 0.5\nmax_in_flight = 1\n[models."claude',
+            1,
+        )
+    )
+    r = make_router(load_profile(str(path)), llm_server)
+    llm_server.answer_delay_s = 0.2
+    try:
+        first, second = await asyncio.gather(
+            r.complete("email_final", system="s", prompt="p"),
+            r.complete("email_final", system="s", prompt="p"),
+        )
+    finally:
+        await r.aclose()
+    attempts = sorted((first.attempts[0], second.attempts[0]), key=lambda a: a.queued_ms)
+    assert [a.model for a in attempts] == ["gpt-4", "gpt-4"]
+    assert attempts[0].queued_ms < 50
+    assert attempts[1].queued_ms >= 180  # waited for the first call's slot
+    for a in attempts:
+        assert 180 <= a.latency_ms < 400
+    assert attempts[1].started_at - attempts[0].started_at >= 0.18
