@@ -20,7 +20,6 @@ from streams.inflight import run_in_flight
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.stages import (
-    COMPANY_STAGES,
     LeadRejected,
     Stages,
     batch_key,
@@ -106,9 +105,8 @@ class LeadAgents:
 
         self.app.agent(self.leads, name="intake")(intake)
         for stage in STAGES:
-            stage_limit = self.settings.max_in_flight_company if stage in COMPANY_STAGES else limit
             self.app.agent(self.task_topics[stage], name=f"task_{stage}")(
-                self._stage_agent(stage, stage_limit, drain)
+                self._stage_agent(stage, limit, drain)
             )
 
     def _stage_agent(self, stage: str, limit: int, drain: float) -> Any:

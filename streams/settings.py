@@ -75,11 +75,6 @@ class Settings(BaseSettings):
     # --- worker ------------------------------------------------------------------------
     #: Calls in flight per task agent; the per-model bounds in the routing profile also apply.
     max_in_flight: int = Field(512, ge=1, validation_alias=_env("COLDSTREAM_MAX_IN_FLIGHT"))
-    #: Events in flight per company-level agent (clean, extract). Most of them wait on their
-    #: company's one call, so at 512 ten leads a company would keep only ~51 calls going.
-    max_in_flight_company: int = Field(
-        4096, ge=1, validation_alias=_env("COLDSTREAM_MAX_IN_FLIGHT_COMPANY")
-    )
     #: Website text longer than this is cut at intake; no model ever sees more.
     max_website_chars: int = Field(
         20_000, ge=100, validation_alias=_env("COLDSTREAM_MAX_WEBSITE_CHARS")
