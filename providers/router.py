@@ -351,13 +351,10 @@ class Router:
         spec = self.profile.model(model)
         policy = self.profile.policy(task)
         now = self._clock()
-        # Not sent at all (no slot before the deadline, or a skipped step): all of it queued.
-        sent = timing.sent if timing is not None and timing.sent is not None else now
-        sent_wall = (
-            timing.sent_wall
-            if timing is not None and timing.sent is not None
-            else time.time() - (now - started)
-        )
+        if timing is not None and timing.sent is not None:
+            sent, sent_wall = timing.sent, timing.sent_wall
+        else:  # never sent (no slot before the deadline, or a skipped step): all of it queued
+            sent, sent_wall = now, time.time() - (now - started)
         input_tokens = completion.input_tokens if completion else 0
         output_tokens = completion.output_tokens if completion else 0
         attempt = Attempt(
