@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from streams.settings import Settings
+from streams.transport import KafkaTransport
 
 
 def _credentials(settings: Settings) -> Any:
@@ -32,7 +33,7 @@ def create_app(settings: Settings) -> faust.App:
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.parent.mkdir(parents=True, exist_ok=True)
     brokers = ";".join(f"kafka://{server}" for server in settings.bootstrap_list)
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=brokers,
         broker_credentials=_credentials(settings),
@@ -58,3 +59,5 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_bind,
         datadir=str(datadir),
     )
+    app.transport = KafkaTransport(app.conf.broker_consumer, app)
+    return app
