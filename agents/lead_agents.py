@@ -16,7 +16,7 @@ import faust
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
-from streams.inflight import run_in_flight
+from streams.inflight import OffsetGuard, run_in_flight
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.stages import (
@@ -29,6 +29,7 @@ from streams.stages import (
     parse_lead,
     start_job,
 )
+from streams.transport import SafeCommitConsumer
 from topics.catalog import (
     BATCH_ORDINALS_TABLE,
     FORCE_HEADER,
@@ -100,7 +101,12 @@ class LeadAgents:
 
         async def intake(stream: Any) -> None:
             await run_in_flight(
-                stream, self.on_lead, limit=limit, name="intake", drain_timeout_s=drain
+                stream,
+                self.on_lead,
+                limit=limit,
+                name="intake",
+                drain_timeout_s=drain,
+                guard=self._offset_guard(),
             )
 
         self.app.agent(self.leads, name="intake")(intake)
@@ -114,9 +120,20 @@ class LeadAgents:
             await self.on_task(stage, event)
 
         async def agent(stream: Any) -> None:
-            await run_in_flight(stream, handle, limit=limit, name=stage, drain_timeout_s=drain)
+            await run_in_flight(
+                stream,
+                handle,
+                limit=limit,
+                name=stage,
+                drain_timeout_s=drain,
+                guard=self._offset_guard(),
+            )
 
         return agent
+
+    def _offset_guard(self) -> OffsetGuard | None:
+        consumer = self.app.consumer
+        return consumer if isinstance(consumer, SafeCommitConsumer) else None
 
     # --- handlers ----------------------------------------------------------------------
 

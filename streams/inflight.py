@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,18 @@ T = TypeVar("T")
 #: Backoff for a handler that raised (Kafka unavailable while publishing, say).
 RETRY_INITIAL_S = 0.5
 RETRY_MAX_S = 15.0
+
+
+class OffsetGuard(Protocol):
+    """The consumer's side of our offset safety (``streams.transport.SafeCommitConsumer``)."""
+
+    def approve(self, message: Any) -> None: ...
+
+    def committed_offset(self, tp: Any) -> int | None: ...
+
+    def is_known_gap(self, tp: Any, start: int, end: int) -> bool: ...
+
+    async def resync(self, reason: str) -> None: ...
 
 
 class _Entry(Generic[T]):
@@ -58,6 +70,45 @@ class OrderedAcks(Generic[T]):
         return sum(len(q) for q in self._queues.values())
 
 
+class FinishedOffsets:
+    """Offsets whose handler finished, per partition: a contiguous run, plus those finished
+    beyond an offset that has not (it never arrived yet). Nothing is assumed finished that
+    was not seen finishing, so a re-read of a missing offset runs it."""
+
+    def __init__(
+        self,
+        start_of: Callable[[Hashable], int | None],
+        is_known_gap: Callable[[Hashable, int, int], bool],
+    ) -> None:
+        self._start_of = start_of
+        self._is_known_gap = is_known_gap
+        self._below: dict[Hashable, int] = {}
+        self._above: dict[Hashable, set[int]] = {}
+
+    def add(self, tp: Hashable, offset: int) -> None:
+        below = self._below.get(tp)
+        if below is None:
+            start = self._start_of(tp)
+            below = offset if start is None else start
+        if offset > below and self._is_known_gap(tp, below, offset):
+            below = offset  # Kafka has no records there
+        if offset == below:
+            below += 1
+            above = self._above.get(tp)
+            while above and below in above:
+                above.discard(below)
+                below += 1
+            if not above:
+                self._above.pop(tp, None)
+        elif offset > below:
+            self._above.setdefault(tp, set()).add(offset)
+        self._below[tp] = below
+
+    def __contains__(self, item: tuple[Hashable, int]) -> bool:
+        tp, offset = item
+        return offset < self._below.get(tp, -1) or offset in self._above.get(tp, ())
+
+
 async def run_in_flight(
     stream: Any,
     handle: Callable[[Any], Awaitable[None]],
@@ -65,12 +116,16 @@ async def run_in_flight(
     limit: int,
     name: str,
     drain_timeout_s: float,
+    guard: OffsetGuard | None = None,
 ) -> None:
     """Consume ``stream`` (a Faust stream), running up to ``limit`` handlers at once.
 
     An event is acknowledged only after its handler returned and every earlier event of its
     partition was acknowledged. A handler that raises is retried with backoff: handlers turn
     bad data into dead letters themselves, so what raises here is infrastructure.
+
+    With a ``guard``, each ack is approved first, and an offset that never arrived (Faust
+    dropped it from a queue) makes the consumer re-read from the committed offsets.
     """
     manual = stream.noack()
     slots = asyncio.Semaphore(limit)
@@ -81,7 +136,10 @@ async def run_in_flight(
     # already had their outputs published; offsets still running have a task doing so.
     # Originals stay in ``by_offset`` until their ack is released, so a copy that arrives
     # while the original waits behind an earlier offset does not run the handler again.
-    finished_below: dict[Any, int] = {}
+    finished = FinishedOffsets(
+        start_of=guard.committed_offset if guard is not None else (lambda tp: None),
+        is_known_gap=guard.is_known_gap if guard is not None else (lambda tp, a, b: False),
+    )
     by_offset: dict[tuple[Any, int], tuple[asyncio.Task[None], Any]] = {}
 
     async def one(event: Any, entry: _Entry[Any], original: asyncio.Task[None] | None) -> None:
@@ -90,7 +148,7 @@ async def run_in_flight(
         try:
             if original is not None:
                 await asyncio.shield(original)  # the same record is already being handled
-            elif offset >= finished_below.get(tp, -1):
+            elif (tp, offset) not in finished:
                 while True:
                     try:
                         await handle(event)
@@ -102,19 +160,43 @@ async def run_in_flight(
                         await asyncio.sleep(delay)
                         delay = min(RETRY_MAX_S, delay * 2)
             for ready in acks.finish(tp, entry):
-                done = ready.message.offset + 1
-                if done > finished_below.get(tp, -1):
-                    finished_below[tp] = done
+                finished.add(tp, ready.message.offset)
                 key = (tp, ready.message.offset)
                 if key in by_offset and by_offset[key][1] is ready:
                     del by_offset[key]
+                if guard is not None:
+                    guard.approve(ready.message)
                 await manual.ack(ready)
         finally:
             slots.release()
 
+    # Per partition, the generation and offset of the last event received.
+    last_seen: dict[Any, tuple[Any, int]] = {}
+
+    async def check_contiguous(message: Any) -> None:
+        assert guard is not None
+        tp, offset = message.tp, message.offset
+        generation = getattr(message, "generation_id", None)
+        previous = last_seen.get(tp)
+        last_seen[tp] = (generation, offset)
+        if previous is None or previous[0] != generation:
+            start = guard.committed_offset(tp)  # a (re)assigned partition starts there
+        else:
+            start = previous[1] + 1
+        if start is None or offset <= start:
+            return
+        if guard.is_known_gap(tp, start, offset):
+            return
+        try:
+            await guard.resync(f"{name}: {tp.topic}[{tp.partition}] {start}..{offset - 1} missing")
+        except Exception:
+            log.exception("%s: re-reading from the committed offsets failed", name)
+
     try:
         async for event in manual.events():
             await slots.acquire()
+            if guard is not None:
+                await check_contiguous(event.message)
             tp, offset = event.message.tp, event.message.offset
             entry = acks.track(tp, event)
             known = by_offset.get((tp, offset))

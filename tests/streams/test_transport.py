@@ -13,7 +13,7 @@ from faust.types import TP
 
 from streams.app import create_app
 from streams.settings import Settings
-from streams.transport import EarliestWhenUncommittedConsumer
+from streams.transport import SafeCommitConsumer
 from tests.integration.helpers import produce, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
     app.agent(topic, name="record_offsets")(record_offsets)
     await app.start()
     try:
-        assert isinstance(app.consumer, EarliestWhenUncommittedConsumer)
+        assert isinstance(app.consumer, SafeCommitConsumer)
         await _until(lambda: len(seen) >= RECORDS, timeout=90)
         assert seen == list(range(RECORDS))
         # Where table recovery leaves a partition whose records it fetched and dropped:
