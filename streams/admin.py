@@ -8,8 +8,9 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from providers.errors import ConfigError
 from streams.settings import Settings
-from topics.catalog import changelog_specs
+from topics.catalog import STAGES, changelog_specs
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,38 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadli
         await asyncio.sleep(0.2)
 
 
+def _co_partitioned(settings: Settings) -> list[str]:
+    """Topics Faust requires to share one partition count: the sources and the changelogs."""
+    names = settings.topics
+    return [
+        names.leads,
+        *(names.task(stage) for stage in STAGES),
+        *(spec.name for spec in changelog_specs(settings.app_id)),
+    ]
+
+
+async def _check_partitions(
+    admin: AIOKafkaAdminClient, settings: Settings, names: list[str]
+) -> None:
+    """Fail at start-up, with the fix, rather than on every table write later."""
+    if not names:
+        return
+    described = await admin.describe_topics(names)
+    wrong = {
+        t["topic"]: len(t["partitions"])
+        for t in described
+        if t["error_code"] == 0 and len(t["partitions"]) != settings.topic_partitions
+    }
+    if wrong:
+        listed = ", ".join(f"{name} has {n}" for name, n in sorted(wrong.items()))
+        raise ConfigError(
+            f"COLDSTREAM_PARTITIONS is {settings.topic_partitions}, but {listed} partitions. "
+            "Faust needs source topics and table changelogs to match: set "
+            "COLDSTREAM_PARTITIONS to their count, or use a new COLDSTREAM_APP_ID and "
+            "COLDSTREAM_TOPIC_PREFIX."
+        )
+
+
 async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str]:
     """Create every missing topic with the configured partitions; return the created names."""
     admin = AIOKafkaAdminClient(
@@ -44,6 +77,9 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
             await asyncio.sleep(1.0)
     try:
         existing = set(await admin.list_topics())
+        await _check_partitions(
+            admin, settings, [n for n in _co_partitioned(settings) if n in existing]
+        )
         wanted = [
             NewTopic(
                 name=spec.name,
