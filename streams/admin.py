@@ -77,9 +77,6 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
             await asyncio.sleep(1.0)
     try:
         existing = set(await admin.list_topics())
-        await _check_partitions(
-            admin, settings, [n for n in _co_partitioned(settings) if n in existing]
-        )
         wanted = [
             NewTopic(
                 name=spec.name,
@@ -97,6 +94,8 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
                 pass  # another worker won the race
             log.info("created topics: %s", ", ".join(t.name for t in wanted))
             await _wait_for_leaders(admin, [t.name for t in wanted], deadline)
+        # After creating: a topic another process made meanwhile is checked too.
+        await _check_partitions(admin, settings, _co_partitioned(settings))
         return [t.name for t in wanted]
     finally:
         await admin.close()
