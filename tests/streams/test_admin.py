@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from providers.errors import ConfigError
 from streams.admin import ensure_topics
 from streams.settings import Settings
-from tests.integration.helpers import unique_prefix
+from tests.integration.helpers import create_topic, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +38,6 @@ async def test_a_changelog_with_another_partition_count_is_refused_at_start_up(
     prefix = unique_prefix()
     settings = _settings(kafka_bootstrap, prefix, tmp_path)
     stale = f"{settings.app_id}-batch_ordinals-changelog"  # left by a run with 2 partitions
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(stale, num_partitions=2, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, stale, partitions=2)
     with pytest.raises(ConfigError, match=f"{stale} has 2 partitions"):
         await ensure_topics(settings)

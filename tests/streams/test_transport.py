@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from streams.app import create_app
 from streams.settings import Settings
 from streams.transport import SafeCommitConsumer
-from tests.integration.helpers import produce, unique_prefix
+from tests.integration.helpers import create_topic, produce, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +33,7 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
 ) -> None:
     prefix = unique_prefix()
     name = prefix + "probe"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, name, partitions=1)
     await produce(kafka_bootstrap, name, [(None, str(i).encode()) for i in range(RECORDS)])
 
     settings = Settings(
