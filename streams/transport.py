@@ -106,8 +106,8 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     async def resync(self, reason: str) -> None:
         """Rewind every stream partition to its committed offset and fetch again."""
-        if self.app.rebalancing or self.app.in_recovery:
-            return  # the rebalance in progress seeks to the committed offsets itself
+        if self._busy():
+            return  # a rebalance seeks to the committed offsets itself; a stop needs none
         async with self._resync_lock:
             log.warning("re-reading from the committed offsets: %s", reason)
             self.resyncs += 1
@@ -115,7 +115,11 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
             try:
                 await self.perform_seek()
             finally:
-                self.resume_flow()
+                if not self._busy():  # else Faust resumes the flow when it is done
+                    self.resume_flow()
+
+    def _busy(self) -> bool:
+        return bool(self.app.rebalancing or self.app.in_recovery or self.should_stop)
 
 
 class KafkaTransport(faust_aiokafka.Transport):

@@ -1,5 +1,6 @@
 """The worker's Faust consumer on the real broker: a partition with no committed offset is
-read from its first record after a rebalance's seek, wherever the fetcher had got to."""
+read from its first record after a rebalance's seek or a resync, wherever the fetcher had
+got to."""
 
 from __future__ import annotations
 
@@ -65,5 +66,11 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
         await app.consumer.perform_seek()
         await _until(lambda: len(seen) >= RECORDS, timeout=30)
         assert seen == list(range(RECORDS))
+        # What an agent asks for when an offset never reached it: the same re-read, live.
+        seen.clear()
+        await app.consumer.resync("probe")
+        await _until(lambda: len(seen) >= RECORDS, timeout=30)
+        assert seen == list(range(RECORDS))
+        assert app.consumer.resyncs == 1
     finally:
         await app.stop()
