@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from providers.errors import ConfigError
 from streams.settings import Settings
-from topics.catalog import STAGES, changelog_specs
+from topics.catalog import changelog_specs, co_partitioned
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +29,9 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadli
         await asyncio.sleep(0.2)
 
 
-def _co_partitioned(settings: Settings) -> list[str]:
-    """Topics Faust requires to share one partition count: the sources and the changelogs."""
-    names = settings.topics
-    return [
-        names.leads,
-        *(names.task(stage) for stage in STAGES),
-        *(spec.name for spec in changelog_specs(settings.app_id)),
-    ]
-
-
-async def _check_partitions(
-    admin: AIOKafkaAdminClient, settings: Settings, names: list[str]
-) -> None:
+async def _check_partitions(admin: AIOKafkaAdminClient, settings: Settings) -> None:
     """Fail at start-up, with the fix, rather than on every table write later."""
-    if not names:
-        return
-    described = await admin.describe_topics(names)
+    described = await admin.describe_topics(co_partitioned(settings.topics, settings.app_id))
     wrong = {
         t["topic"]: len(t["partitions"])
         for t in described
@@ -95,7 +81,7 @@ async def ensure_topics(settings: Settings, *, wait_s: float = 60.0) -> list[str
             log.info("created topics: %s", ", ".join(t.name for t in wanted))
             await _wait_for_leaders(admin, [t.name for t in wanted], deadline)
         # After creating: a topic another process made meanwhile is checked too.
-        await _check_partitions(admin, settings, _co_partitioned(settings))
+        await _check_partitions(admin, settings)
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -173,8 +173,8 @@ async def run_in_flight(
     # Per partition, the generation and offset of the last event received.
     last_seen: dict[Any, tuple[Any, int]] = {}
 
-    async def check_contiguous(message: Any) -> None:
-        assert guard is not None
+    def missing_before(guard: OffsetGuard, message: Any) -> int | None:
+        """The first offset of this partition that should have come before ``message``."""
         tp, offset = message.tp, message.offset
         generation = getattr(message, "generation_id", None)
         previous = last_seen.get(tp)
@@ -183,20 +183,20 @@ async def run_in_flight(
             start = guard.committed_offset(tp)  # a (re)assigned partition starts there
         else:
             start = previous[1] + 1
-        if start is None or offset <= start:
-            return
-        if guard.is_known_gap(tp, start, offset):
-            return
-        try:
-            await guard.resync(f"{name}: {tp.topic}[{tp.partition}] {start}..{offset - 1} missing")
-        except Exception:
-            log.exception("%s: re-reading from the committed offsets failed", name)
+        if start is None or offset <= start or guard.is_known_gap(tp, start, offset):
+            return None
+        return start
 
     try:
         async for event in manual.events():
             await slots.acquire()
-            if guard is not None:
-                await check_contiguous(event.message)
+            if guard is not None and (start := missing_before(guard, event.message)) is not None:
+                tp = event.message.tp
+                reason = f"{name}: {tp.topic}[{tp.partition}] {start}..{event.message.offset - 1}"
+                try:
+                    await guard.resync(reason + " missing")
+                except Exception:
+                    log.exception("%s: re-reading from the committed offsets failed", name)
             tp, offset = event.message.tp, event.message.offset
             entry = acks.track(tp, event)
             known = by_offset.get((tp, offset))

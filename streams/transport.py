@@ -48,12 +48,9 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         fresh = [
             tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs
         ]
-        self._fresh_starts = {}
-        if fresh:
-            earliest = await self.earliest_offsets(*fresh)
-            for tp in fresh:
-                await self.seek(tp, earliest[tp])
-            self._fresh_starts = {tp: earliest[tp] for tp in fresh}
+        self._fresh_starts = dict(await self.earliest_offsets(*fresh)) if fresh else {}
+        for tp, start in self._fresh_starts.items():
+            await self.seek(tp, start)
         return committed
 
     async def perform_seek(self) -> None:
@@ -80,11 +77,8 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         committed = self._committed_offset.get(tp)
         acked = self._acked.get(tp)
         if committed is not None and acked:
-            head = min(acked)
-            gaps = self._gap.get(tp)
-            if gaps:  # offsets Kafka has no record for (transaction markers, compaction)
-                head = min([head, *(iv.begin for iv in gaps.overlap(0, max(acked) + 1))])
-            if head > committed:
+            gaps = self._gaps(tp, 0, max(acked) + 1)
+            if min([*acked, *(gap.begin for gap in gaps)]) > committed:
                 return None
         result = super()._new_offset(tp)
         return None if result is None else int(result)
@@ -101,14 +95,22 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         committed = self._committed_offset.get(tp)
         if committed is not None and committed >= end:
             return True  # already committed over as a gap
+        return bool(self._gaps(tp, start, end))
+
+    def _gaps(self, tp: Any, start: int, end: int) -> set[Any]:
+        """Faust's record of offsets Kafka has no record for (transaction markers,
+        compaction) that overlap ``start..end-1``."""
         gaps = self._gap.get(tp)
-        return bool(gaps and gaps.overlap(start, end))
+        return set(gaps.overlap(start, end)) if gaps else set()
 
     async def resync(self, reason: str) -> None:
         """Rewind every stream partition to its committed offset and fetch again."""
         if self._busy():
             return  # a rebalance seeks to the committed offsets itself; a stop needs none
+        started_before = self.resyncs
         async with self._resync_lock:
+            if self.resyncs > started_before:
+                return  # one that started after this request has already re-read it
             log.warning("re-reading from the committed offsets: %s", reason)
             self.resyncs += 1
             self.stop_flow()

@@ -126,3 +126,12 @@ def changelog_specs(app_id: str) -> list[TopicSpec]:
         )
         for table in TABLES
     ]
+
+
+def co_partitioned(names: TopicNames, app_id: str) -> list[str]:
+    """Topics Faust requires to share one partition count: the sources and the changelogs."""
+    return [
+        names.leads,
+        *(names.task(stage) for stage in STAGES),
+        *(spec.name for spec in changelog_specs(app_id)),
+    ]
