@@ -6,18 +6,17 @@ after everything it produced has been accepted by the broker.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import time
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from streams.inflight import OffsetGuard, run_in_flight
 from streams.metrics import Metrics
+from streams.publish import OutRecord, Publisher
 from streams.settings import Settings
 from streams.stages import (
     LeadRejected,
@@ -41,9 +40,6 @@ from topics.catalog import (
 from topics.schemas import LeadJob, SourceRef, TaskDeadLetter
 
 log = logging.getLogger(__name__)
-
-SEND_RETRY_INITIAL_S = 0.2
-SEND_RETRY_MAX_S = 10.0
 
 #: Faust opens one RocksDB per table and partition (3 x 8 here), each by default with 64 MB
 #: write buffers x 3 and its own 2 GB block cache: a day's results never leave the memtables
@@ -76,14 +72,13 @@ class LeadAgents:
         self.stages = stages
         names = settings.topics
         self.leads = app.topic(names.leads, partitions=settings.topic_partitions)
-        self.emails = app.topic(names.emails, partitions=settings.topic_partitions)
-        self.costs = app.topic(names.costs, partitions=settings.topic_partitions)
-        self.leads_dlq = app.topic(names.leads_dlq, partitions=settings.topic_partitions)
-        self.tasks_dlq = app.topic(names.tasks_dlq, partitions=settings.topic_partitions)
         self.task_topics = {
             stage: app.topic(names.task(stage), partitions=settings.topic_partitions)
             for stage in STAGES
         }
+        self.names = names
+        self.task_names = {stage: names.task(stage) for stage in STAGES}
+        self.publisher = Publisher(app.maybe_start_producer)
         table_args: dict[str, Any] = {
             "partitions": settings.topic_partitions,
             "schema": faust.Schema(key_serializer="json", value_serializer="json"),
@@ -151,7 +146,9 @@ class LeadAgents:
                 rejected,
             )
             letter = lead_dead_letter(rejected, message.key, message.value, source)
-            await self._send(self.leads_dlq, message.key, _dumps(letter))
+            await self.publisher.publish(
+                [OutRecord(self.names.leads_dlq, message.key, _dumps(letter))]
+            )
             self.metrics.dead_letters.labels("leads.dlq", rejected.reason).inc()
             return
         headers = _headers(message.headers)
@@ -176,7 +173,9 @@ class LeadAgents:
             "generation": generation,
             "position": job.temperature_position,
         }
-        await self._send(self.task_topics[stage], lead.company.domain.encode(), _dumps(job))
+        await self.publisher.publish(
+            [OutRecord(self.task_names[stage], lead.company.domain.encode(), _dumps(job))]
+        )
 
     async def on_task(self, stage: str, event: Any) -> None:
         message = event.message
@@ -184,63 +183,37 @@ class LeadAgents:
         try:
             job = LeadJob.model_validate_json(message.value or b"")
         except ValidationError as e:
-            await self._send(
-                self.tasks_dlq,
-                message.key,
-                _dumps(
-                    TaskDeadLetter(
-                        task=stage,
-                        reason="invalid_envelope",
-                        detail=str(e),
-                        attempts=[],
-                        job=None,
-                        value_b64=base64.b64encode(message.value or b"").decode(),
-                        source_topic=source.topic,
-                        partition=source.partition,
-                        offset=source.offset,
-                        failed_at=time.time(),
-                    )
-                ),
+            letter = TaskDeadLetter(
+                task=stage,
+                reason="invalid_envelope",
+                detail=str(e),
+                attempts=[],
+                job=None,
+                value_b64=base64.b64encode(message.value or b"").decode(),
+                source_topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                failed_at=time.time(),
+            )
+            await self.publisher.publish(
+                [OutRecord(self.names.tasks_dlq, message.key, _dumps(letter))]
             )
             return
         out = await self.stages.run(stage, job, self.results, source)
         domain = job.lead.company.domain.encode()
-        sends = [self._send(self.costs, domain, _dumps(cost)) for cost in out.costs]
+        records = [OutRecord(self.names.costs, domain, _dumps(cost)) for cost in out.costs]
         if out.dead_letter is not None:
-            sends.append(self._send(self.tasks_dlq, domain, _dumps(out.dead_letter)))
+            records.append(OutRecord(self.names.tasks_dlq, domain, _dumps(out.dead_letter)))
         elif out.email is not None:
-            sends.append(self._send(self.emails, out.email.lead_id.encode(), _dumps(out.email)))
+            records.append(
+                OutRecord(self.names.emails, out.email.lead_id.encode(), _dumps(out.email))
+            )
         elif out.next_stage is not None and out.job is not None:
-            sends.append(self._send(self.task_topics[out.next_stage], domain, _dumps(out.job)))
-        await asyncio.gather(*sends)
+            records.append(OutRecord(self.task_names[out.next_stage], domain, _dumps(out.job)))
+        await self.publisher.publish(records)
         if out.email is not None:
             self.results[emitted_key(job)] = True
         if out.dead_letter is not None:
             self.metrics.dead_letters.labels("tasks.dlq", out.dead_letter.reason).inc()
         elif out.email is not None:
             self.metrics.emails.labels(out.email.kind).inc()
-
-    @staticmethod
-    async def _send(topic: Any, key: bytes | None, value: bytes) -> None:
-        """Publish and wait for the broker's acknowledgement (acks=all).
-
-        A retriable Kafka error (broker restarting, leader moving) is retried here, for this
-        record only, so the handler is not re-run and its other outputs are not sent twice.
-        """
-        delay = SEND_RETRY_INITIAL_S
-        while True:
-            try:
-                delivered = await topic.send(key=key, value=value)
-                await delivered
-                return
-            except KafkaError as e:
-                if not e.retriable:
-                    raise
-                log.warning(
-                    "publish to %s failed (%s); retrying in %.1fs",
-                    topic.get_topic_name(),
-                    type(e).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(SEND_RETRY_MAX_S, delay * 2)
