@@ -24,6 +24,19 @@ _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerStat
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 8, 12, 20, 30, 60)
 
 
+class _AttemptSeries:
+    __slots__ = ("calls", "cost", "failures", "fallbacks", "latency", "timeouts")
+
+    def __init__(self, m: Metrics, task: str, provider: str, model: str, outcome: str) -> None:
+        ok = outcome == "ok"
+        self.calls = m.calls.labels(task, provider, model, outcome)
+        self.latency = m.latency.labels(provider, model) if ok else None
+        self.fallbacks = m.fallbacks.labels(task, provider, model) if ok else None
+        self.failures = None if ok else m.failures.labels(task, provider, model)
+        self.timeouts = m.timeouts.labels(task, provider, model) if outcome == "timeout" else None
+        self.cost = m.cost.labels(task, model)
+
+
 class Metrics:
     # aiohttp takes the charset apart from the content type.
     content_type = CONTENT_TYPE_LATEST.split(";  charset")[0].split("; charset")[0]
@@ -83,19 +96,26 @@ class Metrics:
             "coldstream_dead_letters", "Records sent to a DLQ.", ("topic", "reason"), registry=r
         )
         self.emails = Counter("coldstream_emails", "Emails published.", ("kind",), registry=r)
+        # Labelled children per (task, provider, model, outcome): ``labels()`` takes a lock
+        # and builds a key on every call, and this runs for every model call.
+        self._attempt_series: dict[tuple[str, str, str, str], _AttemptSeries] = {}
 
     def on_attempt(self, a: Attempt) -> None:
-        self.calls.labels(a.task, a.provider, a.model, a.outcome).inc()
-        if a.outcome == "ok":
-            self.latency.labels(a.provider, a.model).observe(a.latency_ms / 1000)
-            if a.chain_position > 0:
-                self.fallbacks.labels(a.task, a.provider, a.model).inc()
-        else:
-            self.failures.labels(a.task, a.provider, a.model).inc()
-            if a.outcome == "timeout":
-                self.timeouts.labels(a.task, a.provider, a.model).inc()
+        key = (a.task, a.provider, a.model, a.outcome)
+        series = self._attempt_series.get(key)
+        if series is None:
+            series = self._attempt_series[key] = _AttemptSeries(self, *key)
+        series.calls.inc()
+        if series.latency is not None:
+            series.latency.observe(a.latency_ms / 1000)
+        if series.fallbacks is not None and a.chain_position > 0:
+            series.fallbacks.inc()
+        if series.failures is not None:
+            series.failures.inc()
+        if series.timeouts is not None:
+            series.timeouts.inc()
         if a.cost_usd:
-            self.cost.labels(a.task, a.model).inc(a.cost_usd)
+            series.cost.inc(a.cost_usd)
 
     def on_breaker_change(self, key: str, old: BreakerState, new: BreakerState) -> None:
         self.circuit.labels(key).set(_BREAKER_VALUE[new])
