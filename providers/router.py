@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,7 +165,7 @@ class Router:
         max_attempts = policy.max_attempts_per_step or self._retry.max_attempts_per_step
         attempts: list[Attempt] = []
         errors: list[Exception] = []
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         budget_refusals = 0
 
         for position, model in enumerate(policy.chain):
@@ -358,7 +358,7 @@ class Router:
         input_tokens = completion.input_tokens if completion else 0
         output_tokens = completion.output_tokens if completion else 0
         attempt = Attempt(
-            call_id=uuid.uuid4().hex,
+            call_id=os.urandom(16).hex(),
             request_id=request_id,
             task=task,
             provider=spec.provider,

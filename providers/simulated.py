@@ -135,7 +135,7 @@ class SimulatedProvider(Provider):
             f"{self._seed}|{request.model}|{request.temperature:.6f}|{request.prompt}".encode(),
             digest_size=8,
         ).digest()
-        rng = random.Random(digest)
+        rng = random.Random(int.from_bytes(digest))  # an int seeds without hashing again
         fields = dict(_FIELD.findall(request.prompt))
         mentioned = [word for word in _INDUSTRIES if word in request.prompt.lower()]
         industry = fields.get("industry") or (mentioned or [rng.choice(_INDUSTRIES)])[0]
