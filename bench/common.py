@@ -71,12 +71,22 @@ class Worker:
     def topic(self, name: str) -> str:
         return self.prefix + name
 
+    @property
+    def topic_prefixes(self) -> tuple[str, str]:
+        """Its topics: ours take the prefix, Faust's changelogs start with the app id."""
+        return self.prefix, self.env["COLDSTREAM_APP_ID"] + "-"
+
     def peak_rss_mb(self) -> float:
         """VmHWM: the process's peak resident set so far."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the worker process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -95,6 +105,19 @@ class Worker:
             Path(self.env["COLDSTREAM_STATE_DIR"]) / "faust" / self.env["COLDSTREAM_APP_ID"],
             ignore_errors=True,
         )
+
+
+async def drop_topics(bootstrap: str, *prefixes: str) -> None:
+    """Delete a run's topics, so that a long-lived benchmark broker does not pile them up
+    (metadata for ~1,500 leftover topics made every worker's metadata refresh slower)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 async def wait_topics(bootstrap: str, names: list[str], timeout: float = 120) -> None:
