@@ -21,10 +21,10 @@ from providers.router import Attempt, ChainFailed, RoutedCompletion, Router
 from providers.temperature import batch_position, spread, stream_position
 from streams import prompts
 from topics.schemas import (
-    CHECK_EMAIL,
     AttemptError,
     CostEvent,
     EmailEvent,
+    IntakeLead,
     Lead,
     LeadDeadLetter,
     LeadJob,
@@ -73,7 +73,7 @@ def parse_lead(value: bytes | None) -> Lead:
     if not isinstance(data, dict):
         raise LeadRejected("not_an_object", f"expected a JSON object, got {type(data).__name__}")
     try:
-        return Lead.model_validate(data, context={CHECK_EMAIL: True})
+        return IntakeLead.model_validate(data)
     except ValidationError as e:
         detail = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"

@@ -16,7 +16,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -45,32 +44,11 @@ class Company(_Input):
     domain: Annotated[str, StringConstraints(to_lower=True, strip_whitespace=True)]
     website_text: str | None = None
 
-    @model_validator(mode="after")
-    def _domain_is_hostname(self) -> Company:
-        if not _DOMAIN.match(self.domain):
-            raise ValueError(f"company.domain {self.domain!r} is not a hostname")
-        return self
-
-
-#: Validation context under which contact emails are checked in full (at intake). The
-#: envelope re-read at every task hop skips the check: it was done once, at the edge.
-CHECK_EMAIL = "check_email"
-
 
 class Contact(_Input):
     name: NonEmpty
     email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
     title: NonEmpty | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email_is_valid(cls, value: str, info: ValidationInfo) -> str:
-        if info.context and info.context.get(CHECK_EMAIL):
-            try:
-                return validate_email(value)[1]
-            except PydanticCustomError as e:
-                raise ValueError(str(e)) from e
-        return value
 
 
 class Batch(_Input):
@@ -94,6 +72,41 @@ class Lead(_Input):
     contact: Contact
     batch: Batch | None = None
     preview: bool = False
+
+
+# The checks that need Python run once, at intake (``IntakeLead``). The envelope re-read at
+# every task hop is a plain ``Lead``: types and constraints only, all in pydantic-core.
+
+
+class IntakeCompany(Company):
+    model_config = ConfigDict(title="Company")
+
+    @model_validator(mode="after")
+    def _domain_is_hostname(self) -> IntakeCompany:
+        if not _DOMAIN.match(self.domain):
+            raise ValueError(f"company.domain {self.domain!r} is not a hostname")
+        return self
+
+
+class IntakeContact(Contact):
+    model_config = ConfigDict(title="Contact")
+
+    @field_validator("email")
+    @classmethod
+    def _email_is_valid(cls, value: str) -> str:
+        try:
+            return validate_email(value)[1]
+        except PydanticCustomError as e:
+            raise ValueError(str(e)) from e
+
+
+class IntakeLead(Lead):
+    """A lead event as upstream systems publish it. Key: the company domain (UTF-8)."""
+
+    model_config = ConfigDict(title="Lead")
+
+    company: IntakeCompany
+    contact: IntakeContact
 
 
 # --- internal: topics `tasks.*` ---------------------------------------------------------
@@ -236,7 +249,7 @@ class TaskDeadLetter(_Output):
 
 
 PUBLIC_SCHEMAS: dict[str, type[BaseModel]] = {
-    "leads": Lead,
+    "leads": IntakeLead,
     "emails": EmailEvent,
     "llm.costs": CostEvent,
     "leads.dlq": LeadDeadLetter,
