@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/pipe.py
 	$(BIN)/python bench/day.py --runs 3
+	$(BIN)/python bench/faust_delivery.py
 
 kafka-start: install
 	$(BIN)/coldstream kafka start
