@@ -42,11 +42,21 @@ class Producer(Protocol):
     ) -> Awaitable[Any]: ...
 
 
-def _retriable(error: BaseException) -> bool:
+def _kafka_error(error: BaseException) -> BaseException:
     # Faust wraps errors raised while enqueueing; the Kafka error it wraps carries the flag.
-    if isinstance(error, ProducerSendError):
-        error = error.__cause__ or error
-    return isinstance(error, KafkaError) and bool(error.retriable)
+    if isinstance(error, ProducerSendError) and error.__cause__ is not None:
+        return error.__cause__
+    return error
+
+
+def _retriable(error: BaseException) -> bool:
+    cause = _kafka_error(error)
+    return isinstance(cause, KafkaError) and bool(cause.retriable)
+
+
+async def _send(producer: Producer, record: OutRecord) -> Awaitable[Any]:
+    """Hand the record to the producer; the awaitable returned settles on the broker's ack."""
+    return await producer.send(record.topic, record.key, record.value, None, None, None)
 
 
 class Publisher:
@@ -68,23 +78,22 @@ class Publisher:
         producer = self._producer
         if producer is None:
             producer = self._producer = await self._get_producer()
-        deliveries: list[Any] = []
+        # Every record is in the producer before any delivery is awaited.
+        pending: list[tuple[OutRecord, Awaitable[Any] | BaseException]] = []
         for record in records:
             try:
-                deliveries.append(
-                    await producer.send(record.topic, record.key, record.value, None, None, None)
-                )
+                pending.append((record, await _send(producer, record)))
             except Exception as e:
-                deliveries.append(e)
-        outcomes = await asyncio.gather(
-            *(d for d in deliveries if not isinstance(d, BaseException)), return_exceptions=True
-        )
-        results = iter(outcomes)
+                pending.append((record, e))
         failures: list[tuple[OutRecord, BaseException]] = []
-        for record, delivery in zip(records, deliveries, strict=True):
-            outcome = delivery if isinstance(delivery, BaseException) else next(results)
-            if isinstance(outcome, BaseException):
-                failures.append((record, outcome))
+        for record, delivery in pending:  # all awaited, so no failure goes unretrieved
+            if isinstance(delivery, BaseException):
+                failures.append((record, delivery))
+                continue
+            try:
+                await delivery
+            except Exception as e:
+                failures.append((record, e))
         for _, error in failures:
             if not _retriable(error):
                 raise error
@@ -97,15 +106,13 @@ class Publisher:
             log.warning(
                 "publish to %s failed (%s); retrying in %.1fs",
                 record.topic,
-                type(error.__cause__ if isinstance(error, ProducerSendError) else error).__name__,
+                type(_kafka_error(error)).__name__,
                 delay,
             )
             await self._sleep(delay)
             delay = min(SEND_RETRY_MAX_S, delay * 2)
             try:
-                await (
-                    await producer.send(record.topic, record.key, record.value, None, None, None)
-                )
+                await (await _send(producer, record))
                 return
             except Exception as e:
                 if not _retriable(e):
