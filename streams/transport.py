@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,78 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self._approved: set[int] = set()
         self._fresh_starts: dict[Any, int] = {}
         self._resync_lock = asyncio.Lock()
+        self._deferred_resync: asyncio.Future[None] | None = None
+        self._delivering: asyncio.Task[Any] | None = None
         self.resyncs = 0
+
+    # --- delivery: Faust's loop with one task per record instead of four ----------------
+
+    def stop_flow(self) -> None:
+        super().stop_flow()
+        if self._delivering is not None:
+            self._delivering.cancel()  # as Faust's wait_first on ``suspend_flow`` does
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        # Faust's loop, record for record, except the wait: Faust runs each delivery under
+        # ``wait_first`` against ``suspend_flow``, four tasks per record and ~110 us of CPU
+        # (bench/faust_delivery.py). Here the delivery is one task that ``stop_flow``
+        # cancels; either way a suspended delivery is dropped and left to the seek that
+        # follows. Still one task per record: delivering inline, in the fetcher's own task,
+        # lost records after a kill -9 restart (BENCHMARKS.md).
+        callback: Any = self.callback
+        read_offset = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        create_task = asyncio.create_task
+        fetcher_task = asyncio.current_task()
+        assert fetcher_task is not None
+        since_yield = 0
+        try:
+            while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                fetched = self.getmany(timeout=1.0)
+                await self.sleep(0)  # getmany can return at once, time after time
+                if not self.should_stop:
+                    async for tp, message in fetched:
+                        since_yield += 1
+                        if since_yield > 100:
+                            await asyncio.sleep(0)
+                            since_yield = 0
+                        offset = message.offset
+                        last_read = read_offset.get(tp)
+                        if last_read is not None and offset < last_read:
+                            continue  # re-fetched after a seek; Faust drops it as well
+                        if last_read and offset - last_read > 1 and acks_enabled_for(tp.topic):
+                            await self._add_gap(tp, last_read + 1, offset)
+                        commit_every = self._commit_every
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        delivery = create_task(callback(message))
+                        if not self.flow_active:
+                            delivery.cancel()
+                        self._delivering = delivery
+                        try:
+                            await delivery  # an error in it stops the fetcher, as in Faust
+                        except asyncio.CancelledError:
+                            if fetcher_task.cancelling():
+                                raise  # the fetcher itself is being stopped
+                        finally:
+                            self._delivering = None
+                        read_offset[tp] = offset
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            log.exception("fetcher: delivering a record failed: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
 
     # --- (1) partitions without a committed offset start at their first record ----------
 
@@ -105,8 +177,13 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     async def resync(self, reason: str) -> None:
         """Rewind every stream partition to its committed offset and fetch again."""
+        if self.should_stop:
+            return  # a stop needs none
         if self._busy():
-            return  # a rebalance seeks to the committed offsets itself; a stop needs none
+            # The rebalance's own seek may already be behind us, and the queue clear at its
+            # end comes after that seek: rewind again once it is over.
+            self._resync_after_rebalance(reason)
+            return
         started_before = self.resyncs
         async with self._resync_lock:
             if self.resyncs > started_before:
@@ -119,6 +196,19 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
             finally:
                 if not self._busy():  # else Faust resumes the flow when it is done
                     self.resume_flow()
+
+    def _resync_after_rebalance(self, reason: str) -> None:
+        if self._deferred_resync is not None and not self._deferred_resync.done():
+            return  # one rewind after the rebalance covers every request made during it
+
+        async def when_settled() -> None:
+            # Faust's rebalancing and recovery flags have no event to wait on.
+            while self._busy() and not self.should_stop:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            self._deferred_resync = None
+            await self.resync(reason + " (asked during a rebalance)")
+
+        self._deferred_resync = asyncio.ensure_future(when_settled())
 
     def _busy(self) -> bool:
         return bool(self.app.rebalancing or self.app.in_recovery or self.should_stop)

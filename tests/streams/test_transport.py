@@ -72,5 +72,17 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
         await _until(lambda: len(seen) >= RECORDS, timeout=30)
         assert seen == list(range(RECORDS))
         assert app.consumer.resyncs == 1
+        # Asked while a rebalance is under way (whose own seek may be behind us): not
+        # dropped, but run once the rebalance is over.
+        seen.clear()
+        app.rebalancing = True
+        await app.consumer.resync("probe, during a rebalance")
+        await app.consumer.resync("probe again, during a rebalance")
+        await asyncio.sleep(1.0)
+        assert seen == [] and app.consumer.resyncs == 1
+        app.rebalancing = False
+        await _until(lambda: len(seen) >= RECORDS, timeout=30)
+        assert seen == list(range(RECORDS))
+        assert app.consumer.resyncs == 2  # one rewind for both requests
     finally:
         await app.stop()
