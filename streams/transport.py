@@ -16,8 +16,11 @@ each observed in the two-worker fail-over test:
 The fixes here: uncommitted partitions are read from their first record (1); only acks our
 handlers approved count (3); a commit never passes a missing offset at the head (4); and a
 stream that sees an offset missing asks for :meth:`SafeCommitConsumer.resync` (2), which
-rewinds every partition to its committed offset. Redelivered offsets are run once by
-``streams.inflight``, so a rewind costs duplicates of nothing but bookkeeping.
+rewinds every partition to its committed offset (asked for during a rebalance, after it).
+Redelivered offsets are run once by ``streams.inflight``, so a rewind costs duplicates of
+nothing but bookkeeping.
+
+The fetcher's loop is Faust's, with a cheaper hand-over of each record to its stream.
 """
 
 from __future__ import annotations
