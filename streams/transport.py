@@ -63,6 +63,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         callback: Any = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
+        commit_every = self._commit_every
         create_task = asyncio.create_task
         fetcher_task = asyncio.current_task()
         assert fetcher_task is not None
@@ -84,7 +85,6 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
                             continue  # re-fetched after a seek; Faust drops it as well
                         if last_read and offset - last_read > 1 and acks_enabled_for(tp.topic):
                             await self._add_gap(tp, last_read + 1, offset)
-                        commit_every = self._commit_every
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
