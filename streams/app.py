@@ -48,6 +48,8 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=0 if settings.replication_factor == 1 else 1,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.kafka_producer_linger_ms / 1000,
+        consumer_max_fetch_size=settings.kafka_max_partition_fetch_bytes,
         # Outputs can carry a lead's cut website text; stay under the broker's 1 MB default.
         producer_max_request_size=1_000_000,
         broker_commit_interval=1.0,

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
         30.0, gt=0, validation_alias=_env("KAFKA_SESSION_TIMEOUT")
     )
 
+    #: Bytes fetched per partition per request. Faust hands a worker's fetched records to its
+    #: agents in fetch order, so with a backlog on `leads` (Kafka's 1 MB default: ~600 leads a
+    #: partition) the task topics' records waited behind several seconds of intake work.
+    kafka_max_partition_fetch_bytes: int = Field(
+        64 * 1024, ge=1024, validation_alias=_env("KAFKA_MAX_PARTITION_FETCH_BYTES")
+    )
+    #: Producer batching delay: Kafka 4.0's default (KIP-1030); Faust's is 0.
+    kafka_producer_linger_ms: float = Field(
+        5.0, ge=0, validation_alias=_env("KAFKA_PRODUCER_LINGER_MS")
+    )
+
     #: Where Faust keeps table state: RocksDB on disk under the state dir (memory stays flat
     #: however many results are kept, and a restart only replays the changelog's tail), or
     #: ``memory://`` (everything in RAM, rebuilt from the changelog at every start).
