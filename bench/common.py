@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,11 @@ def ensure_broker() -> str:
     return broker.bootstrap
 
 
+def _http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bytes(response.read())
+
+
 class Worker:
     def __init__(self, bootstrap: str, **env: str) -> None:
         self.prefix = f"b{uuid.uuid4().hex[:8]}."
@@ -58,6 +64,7 @@ class Worker:
         }
         for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
             self.env.pop(key, None)
+        self.started = time.monotonic()
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "worker"],
@@ -67,6 +74,20 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    async def ready(self, timeout: float = 300) -> float:
+        """Wait for the worker's ``/ready`` probe; return the seconds since it was started."""
+        url = f"http://127.0.0.1:{self.web_port}/ready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log}")
+            try:
+                await asyncio.to_thread(_http_get, url)
+                return time.monotonic() - self.started
+            except OSError:  # refused while starting; HTTPError (503) while not ready
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout:.0f}s; see {self.log}")
 
     def topic(self, name: str) -> str:
         return self.prefix + name

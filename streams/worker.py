@@ -21,6 +21,18 @@ from streams.wiring import build_router
 log = logging.getLogger(__name__)
 
 
+def not_ready_reason(app: Any) -> str | None:
+    """Why this worker is not processing its partitions yet, or None once it is (the
+    ``/ready`` probe: Faust has no readiness signal of its own)."""
+    if not app.tables.recovery.completed.is_set():
+        return "starting: partitions not assigned and recovered yet"
+    if app.rebalancing:
+        return "rebalancing"
+    if app.in_recovery:
+        return "recovering tables"
+    return None
+
+
 def build_worker_app(
     settings: Settings, *, spent_today: dict[str, float] | None = None
 ) -> faust.App:
@@ -33,6 +45,14 @@ def build_worker_app(
         return view.bytes(metrics.render(), content_type=metrics.content_type)
 
     app.page("/metrics")(serve_metrics)
+
+    async def serve_readiness(view: Any, request: Any) -> Any:
+        reason = not_ready_reason(app)
+        if reason is None:
+            return view.text("ready\n")
+        return view.text(reason + "\n", status=503)
+
+    app.page("/ready")(serve_readiness)
 
     async def close_providers(app: faust.App, **_: object) -> None:
         await router.aclose()

@@ -253,6 +253,30 @@ async def test_metrics_endpoint_serves_the_documented_series(worker: WorkerProce
     assert 'coldstream_dead_letters_total{reason="invalid_json",topic="leads.dlq"} 2.0' in text
 
 
+async def test_ready_endpoint_answers_200_once_the_worker_has_its_partitions(
+    worker: WorkerProcess,
+) -> None:
+    import asyncio
+
+    import aiohttp
+
+    url = f"http://127.0.0.1:{worker.env['COLDSTREAM_WEB_PORT']}/ready"
+    answers: list[tuple[int, str]] = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(url) as response:
+                    answers.append((response.status, await response.text()))
+            except aiohttp.ClientConnectionError:
+                pass  # the web server is not up yet
+            if answers and answers[-1][0] == 200:
+                break
+            await asyncio.sleep(0.2)
+    assert answers[-1] == (200, "ready\n")
+    # Anything before that was a 503 with its reason, never another status.
+    assert all(status == 503 and text.strip() for status, text in answers[:-1])
+
+
 async def cli(worker: WorkerProcess, *args: str) -> str:
     return await run_cli(worker.env, *args)
 
