@@ -1,6 +1,7 @@
 """The pipeline's own ceiling: leads per second with a zero-latency simulated provider,
 beside a bare aiokafka consume->produce loop on the same broker divided by the hops a lead
-takes (leads -> 5 task topics -> emails: 6 consume->produce hops).
+takes (leads -> 5 task topics -> emails: 6 consume->produce hops), and beside a bare Faust
+agent's hop (``bench/faust_loop.py``, Faust's own consumer and ours) divided the same way.
 
     .venv/bin/python bench/pipe.py [--leads 3000]
 """
@@ -9,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -21,8 +27,7 @@ from streams.sample import generate_leads
 HOPS = 6
 
 
-async def bare_loop(bootstrap: str, messages: int, value: bytes) -> float:
-    """Messages per second through one consume->produce loop (acks=all, like the worker)."""
+async def _filled_topics(bootstrap: str, messages: int, value: bytes) -> tuple[str, str]:
     source, sink = f"bare-src-{time.time_ns()}", f"bare-dst-{time.time_ns()}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -35,6 +40,15 @@ async def bare_loop(bootstrap: str, messages: int, value: bytes) -> float:
         await producer.send(source, key=str(i % 500).encode(), value=value) for i in range(messages)
     ]
     await asyncio.gather(*futures)
+    await producer.stop()
+    return source, sink
+
+
+async def bare_loop(bootstrap: str, messages: int, value: bytes) -> float:
+    """Messages per second through one consume->produce loop (acks=all, like the worker)."""
+    source, sink = await _filled_topics(bootstrap, messages, value)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -62,6 +76,55 @@ async def bare_loop(bootstrap: str, messages: int, value: bytes) -> float:
         await consumer.stop()
         await producer.stop()
         await drop_topics(bootstrap, source, sink)
+
+
+def _spawn(script: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(script)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def bare_faust(bootstrap: str, messages: int, value: bytes, transport: str) -> dict:
+    """One Faust agent moving ``messages`` records a hop, in its own worker process."""
+    source, sink = await _filled_topics(bootstrap, messages, value)
+    app_id = f"bare-faust-{time.time_ns()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "FAUST_LOOP_APP_ID": app_id,
+            "FAUST_LOOP_SOURCE": source,
+            "FAUST_LOOP_SINK": sink,
+            "FAUST_LOOP_COUNT": str(messages),
+            "FAUST_LOOP_RESULT": str(result),
+            "FAUST_LOOP_DATADIR": tmp,
+            "FAUST_LOOP_TRANSPORT": transport,
+        }
+        process = _spawn(Path(__file__).with_name("faust_loop.py"), env, Path(tmp) / "worker.log")
+        try:
+            deadline = time.monotonic() + 600
+            while not result.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "bare Faust loop failed:\n" + (Path(tmp) / "worker.log").read_text()
+                    )
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)  # written in one call; let it land
+            figures: dict = orjson.loads(result.read_bytes())
+        finally:
+            process.terminate()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            await drop_topics(bootstrap, source, sink, app_id)
+    return figures
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -98,10 +161,19 @@ async def run(args: argparse.Namespace) -> None:
     print(f"worker CPU per lead: {cpu_ms:.1f} ms (user + system)")
     if args.pipeline_only:
         return
-    bare = await bare_loop(bootstrap, args.leads * 3, orjson.dumps(leads[0]))
+    value = orjson.dumps(leads[0])
+    bare = await bare_loop(bootstrap, args.leads * 3, value)
     bound = bare / HOPS
     print(f"bare aiokafka consume->produce: {bare:.0f} msgs/s; / {HOPS} hops = {bound:.0f} leads/s")
     print(f"pipeline / hop-adjusted bound: {pipeline / bound:.0%} (target >= 50%)")
+    for transport in ("faust", "coldstream"):
+        hop = await bare_faust(bootstrap, args.leads * 3, value, transport)
+        faust_bound = hop["msgs_per_s"] / HOPS
+        print(
+            f"bare Faust agent, {transport} consumer: {hop['msgs_per_s']:.0f} msgs/s "
+            f"({hop['cpu_us_per_msg']:.0f} us of CPU each); / {HOPS} hops = "
+            f"{faust_bound:.0f} leads/s; pipeline / that: {pipeline / faust_bound:.0%}"
+        )
 
 
 def main() -> None:
