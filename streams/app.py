@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from streams.settings import Settings
-from streams.transport import KafkaTransport
+from streams.transport import DropReportingFlowControl, KafkaTransport
 
 
 def _credentials(settings: Settings) -> Any:
@@ -62,4 +62,5 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(datadir),
     )
     app.transport = KafkaTransport(app.conf.broker_consumer, app)
+    app.flow_control = DropReportingFlowControl(app)
     return app

@@ -14,9 +14,11 @@ each observed in the two-worker fail-over test:
    (``min(acked) - committed > 1``), so a missing record is committed over.
 
 The fixes here: uncommitted partitions are read from their first record (1); only acks our
-handlers approved count (3); a commit never passes a missing offset at the head (4); and a
-stream that sees an offset missing asks for :meth:`SafeCommitConsumer.resync` (2), which
-rewinds every partition to its committed offset (asked for during a rebalance, after it).
+handlers approved count (3); a commit never passes a missing offset at the head (4); and (2)
+:meth:`SafeCommitConsumer.resync` rewinds every partition to its committed offset (asked for
+during a rebalance, after it), asked for by a stream that sees an offset missing, and by
+:class:`DropReportingFlowControl` whenever the queue clear dropped records: a dropped tail
+has no later record to show the hole.
 Redelivered offsets are run once by ``streams.inflight``, so a rewind costs duplicates of
 nothing but bookkeeping.
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self._resync_lock = asyncio.Lock()
         self._deferred_resync: asyncio.Future[None] | None = None
         self._delivering: asyncio.Task[Any] | None = None
+        self._requested: set[asyncio.Future[None]] = set()
         self.resyncs = 0
 
     # --- delivery: Faust's loop with one task per record instead of four ----------------
@@ -215,6 +219,36 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     def _busy(self) -> bool:
         return bool(self.app.rebalancing or self.app.in_recovery or self.should_stop)
+
+    def request_resync(self, reason: str) -> None:
+        """:meth:`resync` from synchronous code (a Faust callback)."""
+        task = asyncio.ensure_future(self.resync(reason))
+        self._requested.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._requested.discard)
+
+
+class DropReportingFlowControl(FlowControlEvent):
+    """Faust's flow control of its stream queues, reporting what resuming drops.
+
+    ``resume()`` clears every stream queue; Faust calls it at the end of table recovery,
+    after its seek to the committed offsets, so records fetched in between and still queued
+    vanish (2). The app's consumer re-reads them.
+    """
+
+    def __init__(self, app: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._app = app
+        self.dropped = 0
+
+    def resume(self) -> None:
+        queued = sum(queue.qsize() for queue in self._queues)
+        super().resume()
+        if not queued:
+            return
+        self.dropped += queued
+        consumer = self._app.consumer
+        if isinstance(consumer, SafeCommitConsumer):
+            consumer.request_resync(f"{queued} queued records dropped when flow resumed")
 
 
 class KafkaTransport(faust_aiokafka.Transport):

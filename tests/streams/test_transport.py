@@ -86,3 +86,45 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
         assert app.consumer.resyncs == 2  # one rewind for both requests
     finally:
         await app.stop()
+
+
+async def test_records_dropped_by_the_queue_clear_are_reread_with_no_later_record(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Faust clears every stream queue when flow resumes at the end of recovery. Records
+    waiting there are dropped; when they are a partition's tail, no later offset shows the
+    hole to the agent, so the flow control itself must ask for the re-read."""
+    prefix = unique_prefix()
+    name = prefix + "tail"
+    await create_topic(kafka_bootstrap, name, partitions=1)
+    await produce(kafka_bootstrap, name, [(None, str(i).encode()) for i in range(RECORDS)])
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        COLDSTREAM_APP_ID=prefix + "app",
+        COLDSTREAM_STATE_DIR=str(tmp_path),
+        COLDSTREAM_TABLE_STORE="memory://",
+        COLDSTREAM_WEB_ENABLED=False,
+    )
+    app = create_app(settings)
+    topic = app.topic(name, partitions=1, acks=False)
+    seen: list[int] = []
+    gate = asyncio.Event()
+
+    async def slow_agent(stream: Any) -> None:
+        async for event in stream.events():
+            seen.append(event.message.offset)
+            await gate.wait()  # the rest of the partition waits in the stream's queue
+
+    app.agent(topic, name="slow_agent")(slow_agent)
+    await app.start()
+    try:
+        queued = lambda: sum(q.qsize() for q in app.flow_control._queues)  # noqa: E731
+        await _until(lambda: seen == [0] and queued() == RECORDS - 1, timeout=90)
+        resyncs = app.consumer.resyncs
+        app.flow_control.resume()  # what recovery's end does: the queue is cleared
+        assert queued() == 0
+        gate.set()
+        await _until(lambda: set(seen) == set(range(RECORDS)), timeout=30)
+        assert app.consumer.resyncs == resyncs + 1
+    finally:
+        await app.stop()
