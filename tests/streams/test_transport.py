@@ -29,14 +29,12 @@ async def _until(condition: Any, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_uncommitted_partition_is_reread_from_its_first_record(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+async def _app_with_a_filled_topic(kafka_bootstrap: str, tmp_path: Path) -> tuple[Any, Any]:
+    """The worker's Faust app (not started) and a one-partition topic of RECORDS records."""
     prefix = unique_prefix()
     name = prefix + "probe"
     await create_topic(kafka_bootstrap, name, partitions=1)
     await produce(kafka_bootstrap, name, [(None, str(i).encode()) for i in range(RECORDS)])
-
     settings = Settings(
         KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
         COLDSTREAM_APP_ID=prefix + "app",
@@ -46,7 +44,14 @@ async def test_uncommitted_partition_is_reread_from_its_first_record(
     )
     app = create_app(settings)
     # acks=False: Faust never commits this topic, so its partition stays uncommitted.
-    topic = app.topic(name, partitions=1, acks=False)
+    return app, app.topic(name, partitions=1, acks=False)
+
+
+async def test_uncommitted_partition_is_reread_from_its_first_record(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    app, topic = await _app_with_a_filled_topic(kafka_bootstrap, tmp_path)
+    name = topic.get_topic_name()
     seen: list[int] = []
 
     async def record_offsets(stream: Any) -> None:
@@ -94,19 +99,7 @@ async def test_records_dropped_by_the_queue_clear_are_reread_with_no_later_recor
     """Faust clears every stream queue when flow resumes at the end of recovery. Records
     waiting there are dropped; when they are a partition's tail, no later offset shows the
     hole to the agent, so the flow control itself must ask for the re-read."""
-    prefix = unique_prefix()
-    name = prefix + "tail"
-    await create_topic(kafka_bootstrap, name, partitions=1)
-    await produce(kafka_bootstrap, name, [(None, str(i).encode()) for i in range(RECORDS)])
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        COLDSTREAM_APP_ID=prefix + "app",
-        COLDSTREAM_STATE_DIR=str(tmp_path),
-        COLDSTREAM_TABLE_STORE="memory://",
-        COLDSTREAM_WEB_ENABLED=False,
-    )
-    app = create_app(settings)
-    topic = app.topic(name, partitions=1, acks=False)
+    app, topic = await _app_with_a_filled_topic(kafka_bootstrap, tmp_path)
     seen: list[int] = []
     gate = asyncio.Event()
 
