@@ -39,7 +39,7 @@ def ensure_broker() -> str:
     return broker.bootstrap
 
 
-def _http_get(url: str) -> bytes:
+def http_get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=2) as response:
         return bytes(response.read())
 
@@ -83,7 +83,7 @@ class Worker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log}")
             try:
-                await asyncio.to_thread(_http_get, url)
+                await asyncio.to_thread(http_get, url)
                 return time.monotonic() - self.started
             except OSError:  # refused while starting; HTTPError (503) while not ready
                 await asyncio.sleep(0.2)

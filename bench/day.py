@@ -16,10 +16,17 @@ import asyncio
 import random
 import statistics
 import time
-import urllib.request
 from collections import Counter
 
-from common import EmailReader, Worker, drop_topics, ensure_broker, produce, wait_topics
+from common import (
+    EmailReader,
+    Worker,
+    drop_topics,
+    ensure_broker,
+    http_get,
+    produce,
+    wait_topics,
+)
 
 from providers.routing import load_profile
 from providers.simulated import sample_latency
@@ -76,11 +83,14 @@ def littles_bound(routing: str, leads: list[dict], time_scale: float) -> tuple[f
     return bound, f"{detail}; one lead's critical path {path:.1f}s"
 
 
+def metrics_lines(port: int) -> list[str]:
+    return http_get(f"http://127.0.0.1:{port}/metrics").decode().splitlines()
+
+
 def scrape_in_flight(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("coldstream_llm_in_flight "):
-                return float(line.split()[1])
+    for line in metrics_lines(port):
+        if line.startswith("coldstream_llm_in_flight "):
+            return float(line.split()[1])
     return 0.0
 
 
@@ -154,12 +164,11 @@ async def one_day(bootstrap: str, worker: Worker, run: int, args: argparse.Names
 
 
 def scrape_calls(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        return sum(
-            float(line.split()[-1])
-            for line in response.read().decode().splitlines()
-            if line.startswith("coldstream_llm_calls_total{")
-        )
+    return sum(
+        float(line.split()[-1])
+        for line in metrics_lines(port)
+        if line.startswith("coldstream_llm_calls_total{")
+    )
 
 
 async def run(args: argparse.Namespace) -> None:

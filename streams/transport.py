@@ -238,14 +238,12 @@ class DropReportingFlowControl(FlowControlEvent):
     def __init__(self, app: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._app = app
-        self.dropped = 0
 
     def resume(self) -> None:
         queued = sum(queue.qsize() for queue in self._queues)
         super().resume()
         if not queued:
             return
-        self.dropped += queued
         consumer = self._app.consumer
         if isinstance(consumer, SafeCommitConsumer):
             consumer.request_resync(f"{queued} queued records dropped when flow resumed")
